@@ -1,0 +1,204 @@
+"""Kafka building blocks: the broker factory, topic creation, publishing, and the
+retry → DLQ processing every consumer uses.
+
+Delivery rules (DESIGN.md): producers use acks=all and idempotence; consumers
+commit only after their effect is durable. A message is retried with backoff;
+infrastructure outages (store or broker unreachable) are retried without limit
+because the message is not at fault; anything else goes to ``<topic>.dlq`` after
+``max_attempts``, and invalid payloads go there at once.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaMessage
+from pymongo.errors import ConnectionFailure
+
+from pantau.shared import envelope as env
+from pantau.shared.envelope import Event
+from pantau.shared.settings import KafkaSettings
+from pantau.shared.telemetry import (
+    DLQ_MESSAGES,
+    MESSAGE_RETRIES,
+    MESSAGES_PROCESSED,
+    PROCESSING_SECONDS,
+    child_traceparent,
+)
+from pantau.shared.topics import Topics
+from pantau.shared.validation import ContractValidationError
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 5.0
+DLQ_ERROR_MESSAGE_LIMIT = 1000
+
+
+class PermanentError(Exception):
+    """Processing this message can never succeed; send it to the DLQ now."""
+
+
+class TransientError(Exception):
+    """A dependency is unavailable; retry the same message until it is back."""
+
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    TransientError,
+    ConnectionFailure,  # MongoDB unreachable (includes AutoReconnect, timeouts)
+    KafkaConnectionError,
+    KafkaTimeoutError,
+)
+
+
+def make_broker(settings: KafkaSettings, *, client_id: str, **kwargs: Any) -> KafkaBroker:
+    """A broker whose producer waits for all in-sync replicas and never duplicates on retry."""
+    return KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        request_timeout_ms=10_000,
+        **kwargs,
+    )
+
+
+def subscriber_options(settings: KafkaSettings, *, service: str) -> dict[str, Any]:
+    """Consumer options: own group, no auto-commit; an unhandled error seeks back (redelivery)."""
+    return {
+        "group_id": settings.group_id(service),
+        "auto_offset_reset": "earliest",
+        "ack_policy": AckPolicy.NACK_ON_ERROR,
+    }
+
+
+async def ensure_topics(bootstrap: str, topics: Mapping[str, int]) -> None:
+    """Create the topics that do not exist yet, with the given partition counts."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name=name, num_partitions=parts, replication_factor=1)
+            for name, parts in topics.items()
+            if name not in existing
+        ]
+        if missing:
+            # Another service may create one between list and create.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+    finally:
+        await admin.close()
+
+
+async def publish_event(
+    broker: KafkaBroker,
+    event: Event,
+    *,
+    topic: str,
+    key: str,
+    traceparent: str | None = None,
+) -> None:
+    """Publish and wait for the broker's acknowledgement (acks=all)."""
+    await broker.publish(
+        event.to_bytes(),
+        topic=topic,
+        key=key.encode(),
+        headers={
+            env.HEADER_EVENT_TYPE: event.type,
+            env.HEADER_TRACEPARENT: child_traceparent(traceparent),
+            "content-type": "application/json",
+        },
+    )
+
+
+Handler = Callable[[bytes, Mapping[str, str]], Awaitable[None]]
+
+
+class MessageProcessor:
+    """Runs one handler over one Kafka message: retry with backoff, then DLQ.
+
+    The handler gets the raw bytes and headers and must be idempotent. It returns
+    only once its effect is durable; the caller's ack policy then commits.
+    """
+
+    def __init__(
+        self,
+        *,
+        broker: KafkaBroker,
+        settings: KafkaSettings,
+        service: str,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._broker = broker
+        self._service = service
+        self._max_attempts = settings.max_attempts
+        self._backoff = settings.retry_backoff_seconds
+        self._sleep = sleep
+
+    async def process(self, msg: KafkaMessage, handler: Handler) -> None:
+        topic = msg.raw_message.topic  # type: ignore[union-attr]
+        headers = dict(msg.headers)
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await handler(msg.body, headers)
+            except (ContractValidationError, PermanentError) as exc:
+                await self._dead_letter(msg, topic, headers, exc, attempt)
+                break
+            except TRANSIENT_ERRORS as exc:
+                MESSAGE_RETRIES.labels(self._service, topic, "transient").inc()
+                log.warning("dependency unavailable, retrying: %r", exc, extra={"topic": topic})
+                await self._sleep(self._delay(attempt))
+            except Exception as exc:
+                if attempt >= self._max_attempts:
+                    await self._dead_letter(msg, topic, headers, exc, attempt)
+                    break
+                MESSAGE_RETRIES.labels(self._service, topic, "error").inc()
+                log.warning("handler failed (attempt %d): %r", attempt, exc)
+                await self._sleep(self._delay(attempt))
+            else:
+                MESSAGES_PROCESSED.labels(self._service, topic, "ok").inc()
+                break
+        PROCESSING_SECONDS.labels(self._service, topic).observe(time.perf_counter() - started)
+
+    def _delay(self, attempt: int) -> float:
+        return min(self._backoff * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
+
+    async def _dead_letter(
+        self,
+        msg: KafkaMessage,
+        topic: str,
+        headers: dict[str, str],
+        exc: BaseException,
+        attempts: int,
+    ) -> None:
+        raw = msg.raw_message
+        dlq_headers = {
+            **headers,
+            env.HEADER_DLQ_ORIGINAL_TOPIC: topic,
+            env.HEADER_DLQ_ORIGINAL_PARTITION: str(raw.partition),  # type: ignore[union-attr]
+            env.HEADER_DLQ_ORIGINAL_OFFSET: str(raw.offset),  # type: ignore[union-attr]
+            env.HEADER_DLQ_ERROR_CLASS: type(exc).__name__,
+            env.HEADER_DLQ_ERROR_MESSAGE: str(exc)[:DLQ_ERROR_MESSAGE_LIMIT],
+            env.HEADER_DLQ_ATTEMPTS: str(attempts),
+        }
+        # If this publish fails the exception propagates, the message is not committed,
+        # and it is redelivered: nothing is lost.
+        await self._broker.publish(
+            msg.body,
+            topic=Topics.dlq(topic),
+            key=raw.key,  # type: ignore[union-attr]
+            headers=dlq_headers,
+        )
+        DLQ_MESSAGES.labels(self._service, topic, type(exc).__name__).inc()
+        MESSAGES_PROCESSED.labels(self._service, topic, "dlq").inc()
+        log.error("message sent to DLQ: %r", exc, extra={"topic": topic, "offset": raw.offset})  # type: ignore[union-attr]

@@ -1,0 +1,74 @@
+"""Factories for valid sample events, shared by every service's tests."""
+
+from datetime import timedelta
+from typing import Any
+from uuid import uuid4
+
+from pantau.shared.envelope import utcnow
+from pantau.shared.events import (
+    Category,
+    Channel,
+    RegionRef,
+    ReportClassified,
+    ReportClassifiedData,
+    ReportSubmitted,
+    ReportSubmittedData,
+    Severity,
+)
+
+SAMPLE_REGION = "32.01.01"  # Cibinong, Kabupaten Bogor, Jawa Barat
+SAMPLE_TEXT = "Banjir setinggi 1 meter merendam TPS 05, pemungutan suara ditunda."
+
+
+def submitted(
+    *, report_id: str | None = None, region: str = SAMPLE_REGION, **data: Any
+) -> ReportSubmitted:
+    report_id = report_id or f"rpt_{uuid4().hex}"
+    now = utcnow()
+    fields: dict[str, Any] = {
+        "report_id": report_id,
+        "client_id": "monitor-test",
+        "client_report_id": str(uuid4()),
+        "channel": Channel.MONITOR,
+        "received_at": now,
+        "occurred_at": now - timedelta(minutes=5),
+        "region": RegionRef.from_code(region),
+        "tps": 5,
+        "description": SAMPLE_TEXT,
+    }
+    fields.update(data)
+    return ReportSubmitted.create(
+        producer="intake", subject=report_id, data=ReportSubmittedData(**fields)
+    )
+
+
+def classified(
+    source: ReportSubmitted | None = None,
+    *,
+    category: Category = Category.BENCANA_ALAM,
+    severity: Severity = Severity.HIGH,
+    rules_version: str = "test-1",
+) -> ReportClassified:
+    s = (source or submitted()).data
+    return ReportClassified.create(
+        producer="classifier",
+        subject=s.report_id,
+        data=ReportClassifiedData(
+            report_id=s.report_id,
+            region=s.region,
+            tps=s.tps,
+            channel=s.channel,
+            occurred_at=s.occurred_at,
+            received_at=s.received_at,
+            title=s.title,
+            description=s.description,
+            location=s.location,
+            category=category,
+            severity=severity,
+            confidence=0.9,
+            institutions=["KPU", "BPBD"],
+            explanation="contoh",
+            rules_version=rules_version,
+            classified_at=utcnow(),
+        ),
+    )
