@@ -11,6 +11,7 @@ from importlib.metadata import entry_points
 
 import typer
 
+from pantau.cli.dlq import dlq_app
 from pantau.cli.token import token_app
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ def build_app() -> typer.Typer:
         add_completion=False,
     )
     app.add_typer(token_app, name="token")
+    app.add_typer(dlq_app, name="dlq")
     _mount_stack(app)
     for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         register = entry.load()
