@@ -1,5 +1,7 @@
 """problem+json errors, bearer auth and the ops endpoints, on a throwaway FastAPI app."""
 
+from typing import Annotated
+
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
@@ -31,7 +33,7 @@ def make_app(*, ready: bool) -> FastAPI:
     )
 
     @app.post("/things")
-    async def things(body: Body, who: Principal = Depends(liaison_or_operator)) -> dict:
+    async def things(body: Body, who: Annotated[Principal, Depends(liaison_or_operator)]) -> dict:
         if body.count > 3:
             raise Problem(409, "Too many", "at most 3", type_="https://pantau.id/problems/x")
         return {"who": who.subject}
