@@ -1,0 +1,1 @@
+"""Pantau notifier: routes classified reports to recipients and delivers alerts."""
