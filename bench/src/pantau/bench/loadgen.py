@@ -1,0 +1,322 @@
+"""The HTTP load generator: one or more processes, each an asyncio loop with httpx.
+
+One Python process with httpx tops out at a few hundred requests per second
+(DESIGN.md), so the target rate is split over several processes that share one
+schedule: process ``w`` of ``P`` sends requests ``w, w+P, w+2P, ...`` of the global
+open-loop schedule. Every process prepares its bodies first, then all start together.
+"""
+
+import asyncio
+import json
+import multiprocessing as mp
+import multiprocessing.synchronize
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from pantau.bench.pacing import Pacer, split_evenly
+from pantau.bench.payloads import ReportFactory
+
+READY_TIMEOUT_SECONDS = 60.0
+START_DELAY_SECONDS = 0.5  # between "all ready" and the first request, for the schedule
+POLL_LIMITS = httpx.Limits(max_connections=8, max_keepalive_connections=8)
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What one generator process does."""
+
+    worker: int
+    workers: int
+    intake_url: str
+    count: int
+    total_rate: float
+    seed: int
+    monitor_tokens: tuple[str, ...]
+    concurrency: int = 64
+    request_timeout: float = 10.0
+    reporting_url: str | None = None
+    operator_token: str | None = None
+    poll_every: int = 0  # poll reporting for every n-th accepted report; 0 = never
+    poll_interval: float = 0.05
+    poll_timeout: float = 30.0
+
+
+@dataclass
+class Submission:
+    """One POST: what was sent, when (wall clock, seconds), and what came back."""
+
+    client_report_id: str
+    sent_at: float
+    status: int = 0  # 0: no HTTP answer (connection error or timeout)
+    http_seconds: float = 0.0
+    report_id: str | None = None
+    error: str | None = None
+    read_model_at: float | None = None  # when reporting first showed its classification
+
+
+@dataclass
+class WorkerResult:
+    worker: int
+    submissions: list[Submission] = field(default_factory=list)
+    started_at: float = 0.0
+    sent_until: float = 0.0
+    finished_at: float = 0.0
+    max_lag: float = 0.0
+    late: int = 0
+    capped: int = 0  # sends that waited for a free in-flight slot: the stack was saturated
+    polls: int = 0
+
+
+@dataclass(frozen=True)
+class Shared:
+    """Cross-process state: per-worker progress counters and the common start time."""
+
+    progress: Any  # Array('q', 2 * workers): [sent, answered] per worker, one writer each
+    ready: Any  # Value('i'): workers that finished preparing
+    start_at: Any  # Value('d'): wall-clock start of the schedule, set once all are ready
+    go: mp.synchronize.Event
+
+
+def new_shared(ctx: Any, workers: int) -> Shared:
+    return Shared(
+        progress=ctx.Array("q", 2 * workers, lock=False),
+        ready=ctx.Value("i", 0),
+        start_at=ctx.Value("d", 0.0),
+        go=ctx.Event(),
+    )
+
+
+def encode_bodies(spec: WorkerSpec) -> list[tuple[str, bytes]]:
+    """This worker's share of bodies, serialised ahead of time so that generating them
+    does not count against the send rate."""
+    factory = ReportFactory(seed=spec.seed * 1000 + spec.worker)
+    bodies = []
+    for body in factory.batch(spec.count):
+        bodies.append((body["client_report_id"], json.dumps(body).encode()))
+    return bodies
+
+
+async def poll_read_model(
+    client: httpx.AsyncClient, spec: WorkerSpec, submission: Submission, result: WorkerResult
+) -> None:
+    """GET the report from reporting until it shows a classification; note when."""
+    url = f"{spec.reporting_url}/v1/reports/{submission.report_id}"
+    headers = {"authorization": f"Bearer {spec.operator_token}"}
+    deadline = time.time() + spec.poll_timeout
+    while time.time() < deadline:
+        result.polls += 1
+        try:
+            response = await client.get(url, headers=headers)
+            if response.status_code == 200 and response.json().get("classification"):
+                submission.read_model_at = time.time()
+                return
+        except httpx.HTTPError:
+            pass  # reporting busy or restarting: keep polling until the deadline
+        await asyncio.sleep(spec.poll_interval)
+
+
+async def drive(
+    spec: WorkerSpec,
+    bodies: list[tuple[str, bytes]],
+    *,
+    start_at: float,
+    on_sent: Callable[[int], None] = lambda n: None,
+    on_answered: Callable[[int], None] = lambda n: None,
+) -> WorkerResult:
+    """Send ``bodies`` on this worker's slice of the common schedule and collect results."""
+    result = WorkerResult(worker=spec.worker)
+    per_worker_rate = spec.total_rate / spec.workers
+    pacer = Pacer(rate=per_worker_rate, clock=time.time)
+    # Interleave the workers: worker w's first request is the global request w.
+    pacer.begin(at=start_at + spec.worker / spec.total_rate)
+    limits = httpx.Limits(
+        max_connections=spec.concurrency, max_keepalive_connections=spec.concurrency
+    )
+    in_flight = asyncio.Semaphore(spec.concurrency)
+    polls: set[asyncio.Task[None]] = set()
+    sends: set[asyncio.Task[None]] = set()
+
+    # Polls get their own small pool, so they never take a connection a POST is due on.
+    async with (
+        httpx.AsyncClient(timeout=spec.request_timeout, limits=limits) as client,
+        httpx.AsyncClient(timeout=spec.request_timeout, limits=POLL_LIMITS) as poller,
+    ):
+
+        async def send(index: int, client_report_id: str, content: bytes) -> None:
+            token = spec.monitor_tokens[index % len(spec.monitor_tokens)]
+            submission = Submission(client_report_id=client_report_id, sent_at=time.time())
+            started = time.perf_counter()
+            try:
+                response = await client.post(
+                    f"{spec.intake_url}/v1/reports",
+                    content=content,
+                    headers={
+                        "authorization": f"Bearer {token}",
+                        "content-type": "application/json",
+                    },
+                )
+                submission.status = response.status_code
+                if response.status_code == 202:
+                    submission.report_id = response.json()["report_id"]
+                else:
+                    submission.error = response.text[:300]
+            except httpx.HTTPError as exc:
+                submission.error = f"{type(exc).__name__}: {exc}"[:300]
+            finally:
+                submission.http_seconds = time.perf_counter() - started
+                in_flight.release()
+                result.submissions.append(submission)
+                on_answered(1)
+            answered = len(result.submissions)
+            if spec.poll_every and submission.report_id and answered % spec.poll_every == 0:
+                task = asyncio.create_task(poll_read_model(poller, spec, submission, result))
+                polls.add(task)
+                task.add_done_callback(polls.discard)
+
+        result.started_at = time.time()
+        for client_report_id, content in bodies:
+            index = await pacer.wait_turn()
+            if in_flight.locked():
+                result.capped += 1
+            await in_flight.acquire()
+            task = asyncio.create_task(send(index, client_report_id, content))
+            sends.add(task)
+            task.add_done_callback(sends.discard)
+            on_sent(1)
+        result.sent_until = time.time()
+        while sends:
+            await asyncio.gather(*list(sends))
+        while polls:
+            await asyncio.gather(*list(polls))
+    result.finished_at = time.time()
+    result.max_lag, result.late = pacer.max_lag, pacer.late
+    return result
+
+
+def _run_loop(coro_factory: Callable[[], Any]) -> Any:
+    try:
+        import uvloop  # a faster loop lets one process push more requests per second
+
+        return uvloop.run(coro_factory())
+    except ImportError:
+        return asyncio.run(coro_factory())
+
+
+def worker_main(spec: WorkerSpec, shared: Shared, results: Any) -> None:
+    """Entry point of one generator process: prepare, wait for the start, drive, report."""
+    bodies = encode_bodies(spec)
+    with shared.ready.get_lock():
+        shared.ready.value += 1
+    shared.go.wait(READY_TIMEOUT_SECONDS)
+    slot = 2 * spec.worker
+
+    def on_sent(n: int) -> None:
+        shared.progress[slot] += n
+
+    def on_answered(n: int) -> None:
+        shared.progress[slot + 1] += n
+
+    result = _run_loop(
+        lambda: drive(
+            spec,
+            bodies,
+            start_at=shared.start_at.value,
+            on_sent=on_sent,
+            on_answered=on_answered,
+        )
+    )
+    results.put(result)
+
+
+@dataclass
+class Generators:
+    """Running generator processes; ``wait_ready``, ``start``, then ``collect``."""
+
+    specs: list[WorkerSpec]
+    shared: Shared
+    results: Any
+    processes: list[Any]
+
+    def totals(self) -> tuple[int, int]:
+        """(sent, answered) over all workers so far."""
+        values = list(self.shared.progress)
+        return sum(values[0::2]), sum(values[1::2])
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+        deadline = time.monotonic() + timeout
+        while self.shared.ready.value < len(self.specs):
+            if time.monotonic() > deadline:
+                raise TimeoutError("generator processes did not get ready in time")
+            if any(p.exitcode not in (None, 0) for p in self.processes):
+                raise RuntimeError("a generator process died while preparing")
+            time.sleep(0.02)
+
+    def start(self) -> float:
+        """Release every worker on one common schedule; return its wall-clock start."""
+        start_at = time.time() + START_DELAY_SECONDS
+        self.shared.start_at.value = start_at
+        self.shared.go.set()
+        return start_at
+
+    def collect(self, timeout: float) -> list[WorkerResult]:
+        """Every worker's result (results are read before joining: a full pipe blocks exit)."""
+        out: list[WorkerResult] = []
+        deadline = time.monotonic() + timeout
+        while len(out) < len(self.specs):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("generator processes did not finish in time")
+            try:
+                out.append(self.results.get(timeout=min(remaining, 0.5)))
+            except queue.Empty:
+                if any(p.exitcode not in (None, 0) for p in self.processes):
+                    raise RuntimeError("a generator process crashed") from None
+        for process in self.processes:
+            process.join(timeout=10)
+        return sorted(out, key=lambda r: r.worker)
+
+
+def launch(
+    *,
+    workers: int,
+    count: int,
+    rate: float,
+    seed: int,
+    intake_url: str,
+    monitor_tokens: tuple[str, ...],
+    **options: Any,
+) -> Generators:
+    """Start ``workers`` generator processes (spawned: no inherited event loop or sockets).
+
+    Each gets an even share of the requests and of the monitor tokens, so one token
+    is never used by two processes (intake rate-limits per token subject).
+    """
+    ctx = mp.get_context("spawn")
+    shared = new_shared(ctx, workers)
+    results = ctx.Queue()
+    specs = []
+    for worker, share in enumerate(split_evenly(count, workers)):
+        tokens = monitor_tokens[worker::workers] or monitor_tokens
+        specs.append(
+            WorkerSpec(
+                worker=worker,
+                workers=workers,
+                intake_url=intake_url,
+                count=share,
+                total_rate=rate,
+                seed=seed,
+                monitor_tokens=tokens,
+                **options,
+            )
+        )
+    processes = [
+        ctx.Process(target=worker_main, args=(spec, shared, results), daemon=True) for spec in specs
+    ]
+    for process in processes:
+        process.start()
+    return Generators(specs=specs, shared=shared, results=results, processes=processes)
