@@ -1,0 +1,1 @@
+"""Pantau classifier: tags category, severity and institutions of each report."""

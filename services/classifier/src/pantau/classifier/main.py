@@ -1,0 +1,68 @@
+"""The classifier's FastAPI app: metrics/health/AsyncAPI; its lifespan runs the consumer."""
+
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from faststream.specification import AsyncAPI
+
+from pantau.classifier.adapters.consumer import register_consumer
+from pantau.classifier.config import SERVICE, Config
+from pantau.classifier.core import Ruleset, load_rules
+from pantau.shared.health import ops_router
+from pantau.shared.kafka import ensure_topics, make_broker
+
+
+def create_app(config: Config | None = None, *, rules: Ruleset | None = None) -> FastAPI:
+    """The classifier app; ``config`` defaults to the ``PANTAU_*`` environment.
+
+    The rules load here, before anything starts: a bad rules file stops start-up with
+    the file and line at fault (``RulesError``).
+    """
+    config = config or Config()  # type: ignore[call-arg]
+    ruleset = rules or load_rules(config.classifier_rules_file)
+    # Big producer batches: with idempotence one request is in flight per broker, so
+    # throughput is batch size over round-trip time.
+    broker = make_broker(config, client_id=SERVICE, linger_ms=10, max_batch_size=1024 * 1024)
+    register_consumer(
+        broker=broker,
+        settings=config,
+        service=SERVICE,
+        rules=lambda: ruleset,
+        max_records=config.classifier_batch_max_records,
+        batch_timeout_ms=config.classifier_batch_timeout_ms,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The compiled rules are large and live for the whole process: keep the cyclic
+        # garbage collector from re-scanning them on every full collection.
+        gc.freeze()
+        await ensure_topics(config.kafka_bootstrap, config.topics.all_with_partitions())
+        await broker.start()
+        try:
+            yield
+        finally:
+            await broker.stop()
+
+    app = FastAPI(
+        title="Pantau classifier",
+        version="0.1.0",
+        description=f"Classifies submitted reports (rules {ruleset.version}).",
+        lifespan=lifespan,
+    )
+    app.state.rules_version = ruleset.version
+
+    async def broker_ready() -> bool:
+        return await broker.ping(timeout=2.0)
+
+    app.include_router(ops_router({"kafka": broker_ready}))
+    asyncapi = AsyncAPI(broker, title="Pantau classifier", version="0.1.0")
+
+    @app.get("/asyncapi.json", include_in_schema=False)
+    async def asyncapi_json() -> Any:
+        return asyncapi.to_specification().to_jsonable()
+
+    return app
