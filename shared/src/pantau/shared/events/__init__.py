@@ -9,6 +9,7 @@ from pantau.shared.events.classified import (
 )
 from pantau.shared.events.status import ReportStatus, ReportStatusChanged, ReportStatusChangedData
 from pantau.shared.events.submitted import (
+    Attachment,
     Channel,
     EncryptedField,
     EncryptedIdentity,
@@ -26,6 +27,7 @@ __all__ = [
     "AlertEventData",
     "AlertKind",
     "AlertStatus",
+    "Attachment",
     "Category",
     "Channel",
     "EncryptedField",

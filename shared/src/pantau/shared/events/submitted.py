@@ -59,6 +59,15 @@ class EncryptedIdentity(Contract):
     nik: EncryptedField | None = None
 
 
+class Attachment(Contract):
+    """Metadata of a file the reporter uploaded elsewhere; intake stores no files."""
+
+    url: str = Field(description="https URL of the file.")
+    sha256: str = Field(description="SHA-256 of the file, hex.")
+    media_type: str
+    size: int = Field(ge=0, description="Size in bytes.")
+
+
 class ReportSubmittedData(Contract):
     report_id: str
     client_id: str = Field(description="Authenticated client (token subject) or channel id.")
@@ -74,6 +83,7 @@ class ReportSubmittedData(Contract):
     location: Location | None = None
     anonymous: bool = False
     reporter: EncryptedIdentity | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
 
 
 class ReportSubmitted(Event):

@@ -1,0 +1,1 @@
+"""Pantau intake: authenticates clients, validates reports, publishes ``report.submitted``."""

@@ -1,0 +1,246 @@
+"""The report endpoints: monitor apps, offline batches and the public form."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pantau.intake.adapters.problems import (
+    error_dicts,
+    field_errors,
+    rejected,
+    unavailable,
+)
+from pantau.intake.adapters.ratelimit import RateLimit
+from pantau.intake.adapters.schemas import REPORT_EXAMPLES, ReportAccepted, problem_responses
+from pantau.intake.core.errors import FieldError, PublishUnavailable, ReportRejected
+from pantau.intake.core.intake import Intake, Origin
+from pantau.intake.core.models import BATCH_MAX_REPORTS, PublicReportIn, ReportIn
+from pantau.intake.core.rules import time_window_errors
+from pantau.intake.metrics import REPORTS_ACCEPTED, REPORTS_RECEIVED, REPORTS_REJECTED
+from pantau.shared.auth import Principal
+from pantau.shared.events import Channel, ReportSubmitted
+
+PUBLIC_CLIENT_ID = "public"
+TRACEPARENT = "traceparent"
+
+
+@dataclass(frozen=True)
+class ApiDeps:
+    """What the report routes need, wired once by ``main.create_app``."""
+
+    intake: Intake
+    monitor: Callable[..., Any]
+    client_limit: RateLimit
+    public_limit: RateLimit
+    retry_after: int
+
+
+class BatchEnvelope(BaseModel):
+    """The batch body before each item is judged on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Any item type: a non-object item is rejected on its own, not the whole batch.
+    reports: list[Any] = Field(min_length=1, max_length=BATCH_MAX_REPORTS)
+
+
+class BatchItemResult(BaseModel):
+    """What happened to one item of a batch."""
+
+    index: int = Field(description="Position of the item in `reports`.")
+    client_report_id: str | None = None
+    status: Literal["accepted", "duplicate", "rejected"] = Field(
+        description="`accepted`, `duplicate` (repeated earlier in this batch) or `rejected`."
+    )
+    report_id: str | None = None
+    errors: list[dict[str, str]] | None = Field(
+        None, description="Why it was rejected: field paths relative to the request body."
+    )
+
+
+class BatchResult(BaseModel):
+    """Per-item outcome; accepted items are all acknowledged by Kafka."""
+
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[BatchItemResult]
+
+
+def reports_router(deps: ApiDeps) -> APIRouter:
+    """The routes that receive reports over HTTP."""
+    router = APIRouter(tags=["reports"])
+
+    # Dependencies run before the body is validated, so invalid bodies count too.
+    async def limited_monitor(
+        principal: Annotated[Principal, Depends(deps.monitor)],
+    ) -> Principal:
+        deps.client_limit.check(principal.subject)
+        return principal
+
+    async def limited_ip(request: Request) -> None:
+        deps.public_limit.check(request.client.host if request.client else "unknown")
+
+    Monitor = Annotated[Principal, Depends(limited_monitor)]
+
+    async def accept(report: ReportIn, *, origin: Origin, request: Request) -> Response:
+        try:
+            report_id = await deps.intake.submit(
+                report, origin=origin, traceparent=request.headers.get(TRACEPARENT)
+            )
+        except ReportRejected as exc:
+            raise rejected(exc) from exc
+        except PublishUnavailable as exc:
+            raise unavailable(exc, retry_after=deps.retry_after) from exc
+        # A ready Response skips FastAPI's re-validation of the return value (hot path).
+        return Response(
+            f'{{"report_id":"{report_id}"}}', status_code=202, media_type="application/json"
+        )
+
+    @router.post(
+        "/v1/reports",
+        status_code=202,
+        response_model=ReportAccepted,
+        summary="Submit a report (monitor app)",
+        responses=problem_responses(401, 403, 413, 422, 429, 503),
+    )
+    async def submit_report(
+        report: Annotated[ReportIn, Body(openapi_examples=REPORT_EXAMPLES)],
+        request: Request,
+        principal: Monitor,
+    ) -> Response:
+        """Accept one report; answers 202 only once Kafka holds it. A retry with the same
+        `client_report_id` gets the same `report_id`."""
+        return await accept(
+            report,
+            origin=Origin(client_id=principal.subject, channel=Channel.MONITOR),
+            request=request,
+        )
+
+    @router.post(
+        "/v1/public/reports",
+        status_code=202,
+        response_model=ReportAccepted,
+        summary="Submit a report (public form, no account)",
+        responses=problem_responses(413, 422, 429, 503),
+    )
+    async def submit_public_report(
+        report: Annotated[PublicReportIn, Body(openapi_examples=REPORT_EXAMPLES)],
+        request: Request,
+        _limit: Annotated[None, Depends(limited_ip)],
+    ) -> Response:
+        """Anyone may report; limits are stricter and applied per IP address."""
+        return await accept(
+            report,
+            origin=Origin(client_id=PUBLIC_CLIENT_ID, channel=Channel.PUBLIC),
+            request=request,
+        )
+
+    @router.post(
+        "/v1/reports:batch",
+        summary="Submit up to 500 reports (offline sync)",
+        responses=problem_responses(401, 403, 413, 422, 429, 503),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/ReportBatchIn"},
+                        "examples": {
+                            "sinkron": {
+                                "summary": "Sinkronisasi setelah kembali mendapat sinyal",
+                                "value": {
+                                    "reports": [e["value"] for e in REPORT_EXAMPLES.values()]
+                                },
+                            }
+                        },
+                    }
+                },
+            }
+        },
+    )
+    async def submit_batch(request: Request, principal: Monitor) -> BatchResult:
+        """Each item is accepted, a duplicate of an earlier item, or rejected with reasons;
+        one bad item never sinks the others. Answers only once Kafka holds every accepted
+        item; if Kafka is unreachable the whole batch gets 503 (retry it unchanged)."""
+        try:
+            envelope = BatchEnvelope.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise rejected(ReportRejected(field_errors(exc))) from exc
+        origin = Origin(client_id=principal.subject, channel=Channel.MONITOR)
+        results, events = _judge_batch(deps.intake, envelope.reports, origin=origin)
+        try:
+            await deps.intake.publish(events, traceparent=request.headers.get(TRACEPARENT))
+        except PublishUnavailable as exc:
+            REPORTS_REJECTED.labels(Channel.MONITOR.value, "unavailable").inc(len(events))
+            raise unavailable(exc, retry_after=deps.retry_after) from exc
+        return _summarise(results)
+
+    return router
+
+
+def _judge_batch(
+    intake: Intake, items: list[Any], *, origin: Origin
+) -> tuple[list[BatchItemResult], list[ReportSubmitted]]:
+    now = intake.now()
+    results: list[BatchItemResult] = []
+    events: list[ReportSubmitted] = []
+    seen: dict[str, str] = {}
+    channel = origin.channel.value
+    REPORTS_RECEIVED.labels(channel).inc(len(items))
+    for index, item in enumerate(items):
+        prefix = f"reports.{index}."
+        raw_id = item.get("client_report_id") if isinstance(item, dict) else None
+        client_report_id = raw_id if isinstance(raw_id, str) else None
+        errors: list[FieldError]
+        try:
+            report = ReportIn.model_validate(item)
+        except ValidationError as exc:
+            errors = field_errors(exc, prefix=prefix)
+        else:
+            errors = time_window_errors(report, now=now, window=intake.window, prefix=prefix)
+        if errors:
+            REPORTS_REJECTED.labels(channel, "validation").inc()
+            results.append(
+                BatchItemResult(
+                    index=index,
+                    client_report_id=client_report_id,
+                    status="rejected",
+                    errors=error_dicts(errors),
+                )
+            )
+            continue
+        key = str(report.client_report_id)
+        if key in seen:
+            REPORTS_REJECTED.labels(channel, "duplicate").inc()
+            results.append(
+                BatchItemResult(
+                    index=index, client_report_id=key, status="duplicate", report_id=seen[key]
+                )
+            )
+            continue
+        event = intake.seal(report, origin=origin, received_at=now)
+        seen[key] = event.subject
+        events.append(event)
+        results.append(
+            BatchItemResult(
+                index=index, client_report_id=key, status="accepted", report_id=event.subject
+            )
+        )
+    return results, events
+
+
+def _summarise(results: list[BatchItemResult]) -> BatchResult:
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    for result in results:
+        counts[result.status] += 1
+    REPORTS_ACCEPTED.labels(Channel.MONITOR.value).inc(counts["accepted"])
+    return BatchResult(
+        accepted=counts["accepted"],
+        duplicates=counts["duplicate"],
+        rejected=counts["rejected"],
+        results=results,
+    )

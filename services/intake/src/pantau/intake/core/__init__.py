@@ -1,0 +1,1 @@
+"""Intake's pure domain: validation rules, report ids, event building, SMS parsing."""

@@ -1,0 +1,35 @@
+"""Text hygiene and deterministic report ids."""
+
+import unicodedata
+from uuid import uuid4
+
+from pantau.intake.core.ids import report_id_for
+from pantau.intake.core.text import clean_text
+
+
+class TestCleanText:
+    def test_nfc_normalises_decomposed_letters(self) -> None:
+        decomposed = unicodedata.normalize("NFD", "Désa Ciléungsi")
+        assert clean_text(decomposed) == unicodedata.normalize("NFC", "Désa Ciléungsi")
+
+    def test_strips_control_characters_but_keeps_newlines_in_multiline(self) -> None:
+        assert clean_text("  Banjir\x00 di\x1b TPS\r\nbaris dua\t ok  ") == (
+            "Banjir di TPS\nbaris dua\t ok"
+        )
+
+    def test_single_line_collapses_whitespace(self) -> None:
+        assert clean_text(" Siti \n  Rahma\x07wati ", multiline=False) == "Siti Rahmawati"
+
+
+class TestReportId:
+    def test_same_client_and_client_report_id_give_same_id(self) -> None:
+        crid = str(uuid4())
+        first = report_id_for(client_id="app-1", client_report_id=crid)
+        assert first == report_id_for(client_id="app-1", client_report_id=crid.upper())
+        assert first.startswith("rpt_") and len(first) == 36
+
+    def test_other_client_gives_other_id(self) -> None:
+        crid = str(uuid4())
+        assert report_id_for(client_id="app-1", client_report_id=crid) != report_id_for(
+            client_id="app-2", client_report_id=crid
+        )
