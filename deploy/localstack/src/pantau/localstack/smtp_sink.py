@@ -65,3 +65,27 @@ def start_sink(mail_dir: Path, *, host: str = "127.0.0.1", port: int = 1025) -> 
     controller = Controller(_FileHandler(mail_dir), hostname=host, port=port)
     controller.start()
     return SmtpSink(host=host, port=controller.port, mail_dir=mail_dir, controller=controller)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m pantau.localstack.smtp_sink``: run the sink until SIGTERM or Ctrl-C."""
+    import argparse
+    import signal
+    import threading
+
+    parser = argparse.ArgumentParser(description="Local SMTP sink writing each mail to a file.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=1025)
+    parser.add_argument("--mail-dir", type=Path, default=Path("var/mail"))
+    args = parser.parse_args(argv)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    sink = start_sink(args.mail_dir, host=args.host, port=args.port)
+    print(f"SMTP sink on {sink.host}:{sink.port}, writing to {sink.mail_dir}", flush=True)
+    stopped.wait()
+    sink.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""The download/build cache: Kafka jars (Maven) and a FerretDB binary (Go module proxy).
+
+Both are verified before use; a damaged entry is reported ("re-fetching") and rebuilt.
+"""
+
+import fcntl
+import json
+import os
+import shutil
+import stat
+import subprocess
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pantau.localstack.config import (
+    FERRETDB_MODULE,
+    FERRETDB_VERSION,
+    KAFKA_VERSION,
+    StackConfig,
+)
+from pantau.localstack.errors import StackError
+from pantau.localstack.progress import console, run_step
+from pantau.localstack.system import require_tool
+
+KAFKA_MAIN_JAR = f"kafka_2.13-{KAFKA_VERSION}.jar"
+_MANIFEST = ".complete.json"
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock, so two launchers (or test sessions) never fetch or
+    start the same thing at once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def kafka_libs_problem(libs: Path) -> str | None:
+    """Why the cached Kafka jars cannot be used, or None when they are complete and sound."""
+    manifest = libs / _MANIFEST
+    if not manifest.is_file():
+        return None if not libs.exists() else "the previous download did not finish"
+    try:
+        names = json.loads(manifest.read_text())["jars"]
+    except (ValueError, KeyError, TypeError):
+        return "its manifest is unreadable"
+    if KAFKA_MAIN_JAR not in names:
+        return f"{KAFKA_MAIN_JAR} is not listed"
+    for name in names:
+        jar = libs / name
+        if not jar.is_file():
+            return f"{name} is missing"
+        if not zipfile.is_zipfile(jar):
+            return f"{name} is not a valid jar"
+    return None
+
+
+def ensure_kafka_libs(config: StackConfig) -> Path:
+    """The directory of Kafka's runtime jars, fetched with Maven on first use."""
+    libs = config.kafka_libs_dir
+    with file_lock(config.cache_dir / ".kafka.lock"):
+        problem = kafka_libs_problem(libs)
+        if problem is None and (libs / _MANIFEST).is_file():
+            return libs
+        if problem is not None:
+            console.print(f"[yellow]Kafka jars in {libs} are damaged ({problem}); re-fetching.[/]")
+            _purge_maven_copies(config, libs)
+            shutil.rmtree(libs, ignore_errors=True)
+        _fetch_kafka_libs(config, libs)
+        problem = kafka_libs_problem(libs)
+        if problem is not None:
+            # The private Maven repository itself holds a bad file: start it afresh once.
+            console.print(f"[yellow]Fetched jars still damaged ({problem}); re-fetching all.[/]")
+            shutil.rmtree(config.maven_repo_dir, ignore_errors=True)
+            shutil.rmtree(libs, ignore_errors=True)
+            _fetch_kafka_libs(config, libs)
+            problem = kafka_libs_problem(libs)
+            if problem is not None:
+                raise StackError(
+                    f"Kafka jars fetched from Maven Central are unusable: {problem}.",
+                    fix=f"check network access to Maven Central, then delete {libs.parent}",
+                )
+        return libs
+
+
+def _purge_maven_copies(config: StackConfig, libs: Path) -> None:
+    """Delete the Maven-repository copies of jars that fail the zip check, so Maven
+    downloads them again instead of copying the damaged file back."""
+    if not libs.is_dir() or not config.maven_repo_dir.is_dir():
+        return
+    bad = {jar.name for jar in libs.glob("*.jar") if not zipfile.is_zipfile(jar)}
+    for name in bad:
+        for copy in config.maven_repo_dir.rglob(name):
+            shutil.rmtree(copy.parent, ignore_errors=True)
+
+
+def _fetch_kafka_libs(config: StackConfig, libs: Path) -> None:
+    if not config.pom_path.is_file():
+        raise StackError(
+            f"The Kafka pom {config.pom_path} is missing.",
+            fix="run the launcher from a Pantau checkout (or set PANTAU_REPO_ROOT to one)",
+        )
+    mvn = require_tool("mvn", purpose="to fetch the Kafka broker jars")
+    staging = libs.with_name("libs.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    run_step(
+        [
+            mvn,
+            "-B",
+            "-f",
+            str(config.pom_path),
+            f"-Dmaven.repo.local={config.maven_repo_dir}",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={staging}",
+            "-DincludeScope=runtime",
+        ],
+        title=f"Fetching Kafka {KAFKA_VERSION} jars with Maven",
+        log_path=config.cache_dir / "logs" / "mvn.log",
+        fix="check network access to Maven Central (https://repo.maven.apache.org) and retry",
+    )
+    jars = sorted(path.name for path in staging.glob("*.jar"))
+    (staging / _MANIFEST).write_text(json.dumps({"jars": jars}))
+    shutil.rmtree(libs, ignore_errors=True)
+    staging.rename(libs)
+
+
+def ferretdb_problem(binary: Path) -> str | None:
+    """Why the cached FerretDB binary cannot be used, or None when it runs and is v1.24.2.
+    A missing binary is not a "problem", just not built yet: callers check existence."""
+    if not binary.exists():
+        return "it is missing"
+    if not os.access(binary, os.X_OK):
+        return "it is not executable"
+    try:
+        result = subprocess.run(
+            [str(binary), "--version"], capture_output=True, text=True, timeout=20, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"it does not run ({exc})"
+    if result.returncode != 0 or FERRETDB_VERSION not in result.stdout:
+        return f"`ferretdb --version` failed or reported another version (exit {result.returncode})"
+    return None
+
+
+def ensure_ferretdb(config: StackConfig) -> Path:
+    """The FerretDB binary, built from the Go module proxy on first use."""
+    binary = config.ferretdb_bin
+    with file_lock(config.cache_dir / ".ferretdb.lock"):
+        existed = binary.exists()
+        problem = ferretdb_problem(binary)
+        if problem is None:
+            return binary
+        if existed:
+            console.print(f"[yellow]FerretDB in {binary} is damaged ({problem}); re-building.[/]")
+            binary.unlink(missing_ok=True)
+        _build_ferretdb(config, binary)
+        problem = ferretdb_problem(binary)
+        if problem is not None:
+            raise StackError(
+                f"The freshly built FerretDB at {binary} does not work: {problem}.",
+                fix=f"read {config.cache_dir / 'logs' / 'go-build.log'}, delete "
+                f"{binary.parent.parent} and retry",
+            )
+        return binary
+
+
+def _make_writable(root: Path) -> None:
+    # The Go module cache is read-only; the copy needs u+w to add the version file.
+    for directory, _, files in os.walk(root):
+        for name in [".", *files]:
+            path = Path(directory, name)
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+def _build_ferretdb(config: StackConfig, binary: Path) -> None:
+    go = require_tool("go", purpose="to build FerretDB (no `mongod` on PATH)")
+    env = {**os.environ, "GOFLAGS": "-buildvcs=false", "CGO_ENABLED": "0"}
+    logs = config.cache_dir / "logs"
+    download = subprocess.run(
+        [go, "mod", "download", "-json", f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=config.cache_dir,
+        check=False,
+    )
+    try:
+        info = json.loads(download.stdout)
+    except ValueError:
+        info = {}
+    module_dir = info.get("Dir")
+    if download.returncode != 0 or not module_dir:
+        detail = info.get("Error") or download.stderr.strip()
+        raise StackError(
+            f"Could not download {FERRETDB_MODULE}@{FERRETDB_VERSION} from the Go module proxy.",
+            fix="check network access to https://proxy.golang.org (or set GOPROXY) and retry",
+            log_tail=detail[-2000:],
+        )
+    source = binary.parent.parent / "src"
+    shutil.rmtree(source, ignore_errors=True)
+    shutil.copytree(module_dir, source, symlinks=True)
+    _make_writable(source)
+    (source / "build" / "version" / "version.txt").write_text(f"{FERRETDB_VERSION}\n")
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    partial = binary.with_name("ferretdb.partial")
+    run_step(
+        [go, "build", "-v", "-o", str(partial), "./cmd/ferretdb"],
+        title=f"Building FerretDB {FERRETDB_VERSION} with Go",
+        log_path=logs / "go-build.log",
+        cwd=source,
+        env=env,
+        fix="check network access to the Go module proxy and that Go is 1.22 or newer",
+    )
+    partial.rename(binary)
+    shutil.rmtree(source, ignore_errors=True)
