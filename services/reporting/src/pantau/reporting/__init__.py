@@ -1,0 +1,1 @@
+"""Pantau reporting: MongoDB read models, the query API and the operator dashboard."""

@@ -1,0 +1,450 @@
+"""The read models in MongoDB (``pantau_reporting``): one document per report.
+
+Writes go through the pure fold of ``core.readmodel``: load the report's document,
+merge the new events into its source slots, derive the rest, and replace the document
+with a compare-and-swap on ``version``. The fold makes redelivery and any arrival order
+harmless; the compare-and-swap makes two writers of one report (the topics are keyed
+differently, so two consumers may hold events of the same report) retry instead of
+losing an update. FerretDB has neither transactions nor positional updates, and only
+pushes ``_id`` equality down to its storage, so every write and load here is by ``_id``
+and bulk writes are ordered.
+"""
+
+import asyncio
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import date
+from typing import Any
+from uuid import uuid4
+
+from pymongo import AsyncMongoClient, ReplaceOne, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from pantau.reporting.core import stats
+from pantau.reporting.core.query import ReportQuery, SortOrder
+from pantau.reporting.core.readmodel import (
+    State,
+    apply_event,
+    derive,
+    empty_state,
+    report_ids_of,
+    sources_of,
+    to_ms,
+)
+from pantau.shared.envelope import Event
+from pantau.shared.events import AlertEvent
+
+log = logging.getLogger(__name__)
+
+REPORTS = "reports"
+BUCKETS = "stats_buckets"
+ALERT_LOG = "alert_log"
+AUDIT_LOG = "identity_audit"
+MAX_CAS_ROUNDS = 20
+# Concurrent `_id` lookups of one load; stays well under the client's pool size.
+LOAD_CONCURRENCY = 8
+BULK_CHUNK = 25
+
+
+Checkpoint = Callable[[str], Awaitable[None]]
+
+
+class _StatsWork:
+    """A report's pending aggregate operations after a write, and which are fresh."""
+
+    __slots__ = ("fresh", "ops", "version")
+
+    def __init__(self, version: int, ops: list[dict[str, Any]], fresh: tuple[str, ...]) -> None:
+        self.version, self.ops, self.fresh = version, ops, fresh
+
+
+class ReportStore:
+    """Loads, folds into and queries the per-report read model and its aggregates."""
+
+    def __init__(
+        self,
+        *,
+        client: AsyncMongoClient[Any],
+        database: str,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
+        self._client = client
+        self._db: AsyncDatabase[Any] = client[database]
+        self.reports = self._db[REPORTS]
+        self.buckets = self._db[BUCKETS]
+        self.alert_log = self._db[ALERT_LOG]
+        self.audit_log = self._db[AUDIT_LOG]
+        # Called between the steps of a write; tests raise from it to simulate a crash.
+        self._checkpoint = checkpoint
+
+    @property
+    def database(self) -> AsyncDatabase[Any]:
+        return self._db
+
+    async def ensure_indexes(self) -> None:
+        """Indexes for the list filters and sort orders (used by MongoDB; FerretDB's
+        SQLite backend accepts them but answers non-``_id`` filters by scanning)."""
+        await self.reports.create_index([("region_path", 1), ("occurred_at", -1)])
+        await self.reports.create_index([("occurred_at", -1), ("_id", -1)])
+        await self.reports.create_index([("received_at", -1), ("_id", -1)])
+        await self.reports.create_index([("severity_rank", -1), ("_id", -1)])
+        await self.reports.create_index([("category", 1), ("severity", 1)])
+        await self.reports.create_index([("status", 1)])
+        await self.alert_log.create_index([("at", -1)])
+        await self.audit_log.create_index([("at", -1)])
+
+    async def _reached(self, step: str) -> None:
+        if self._checkpoint is not None:
+            await self._checkpoint(step)
+
+    async def apply_events(self, events: Sequence[Event]) -> int:
+        """Merge ``events`` into the read models durably; returns how many report
+        documents changed. Idempotent: applying the same events again changes nothing."""
+        by_report: dict[str, list[Event]] = defaultdict(list)
+        for event in events:
+            for report_id in report_ids_of(event):
+                by_report[report_id].append(event)
+        await self._log_alerts(events)
+        pending = dict(by_report)
+        changed = 0
+        stats_work: dict[str, _StatsWork] = {}
+        for _ in range(MAX_CAS_ROUNDS):
+            if not pending:
+                break
+            written, conflicts, work = await self._fold_and_write(pending)
+            changed += written
+            stats_work.update(work)
+            for report_id in conflicts:
+                stats_work.pop(report_id, None)
+            pending = {rid: pending[rid] for rid in conflicts}
+        else:
+            raise RuntimeError(f"compare-and-swap kept failing for {sorted(pending)[:5]}")
+        await self._reached("reports_written")
+        await self._apply_stats(stats_work)
+        return changed
+
+    async def _log_alerts(self, events: Sequence[Event]) -> None:
+        ops = [
+            UpdateOne(
+                {"_id": str(event.event_id)},
+                {"$setOnInsert": alert_log_entry(event)},
+                upsert=True,
+            )
+            for event in events
+            if isinstance(event, AlertEvent)
+        ]
+        if ops:
+            await bulk_write_ordered(self.alert_log, ops)
+
+    async def _fold_and_write(
+        self, by_report: dict[str, list[Event]]
+    ) -> tuple[int, set[str], dict[str, _StatsWork]]:
+        docs = await self.load_many(by_report)
+        token = uuid4().hex
+        ops: list[ReplaceOne[Any] | UpdateOne] = []
+        expected: dict[str, int] = {}
+        work: dict[str, _StatsWork] = {}
+        for report_id, events in by_report.items():
+            old = docs.get(report_id)
+            state: State = sources_of(old) if old else empty_state(report_id)
+            for event in events:
+                state = apply_event(state, event)
+            new = derive(state)
+            leftovers = list(old.get("stats_pending") or []) if old else []
+            if old is not None and _same_model(old, new):
+                if leftovers:  # an earlier attempt stopped before the aggregates
+                    work[report_id] = _StatsWork(old["version"], leftovers, fresh=())
+                continue  # otherwise a redelivery: nothing to write
+            version = (old["version"] if old else 0) + 1
+            applied = old.get("stats_applied") if old else None
+            contrib = stats.contribution(new)
+            pending_ops = list(leftovers)
+            fresh: tuple[str, ...] = ()
+            if contrib != applied:
+                op_id = f"{report_id}:{version}"
+                net = stats.change(applied, contrib)
+                # A list of documents: FerretDB stores no nested arrays.
+                deltas = [{"b": b, "p": p, "n": n} for (b, p), n in net.items()]
+                pending_ops.append({"op": op_id, "d": deltas})
+                fresh = (op_id,)
+            new.update(
+                {
+                    "_id": report_id,
+                    "version": version,
+                    "write_token": token,
+                    "stats_applied": contrib,
+                    "stats_pending": pending_ops,
+                }
+            )
+            expected[report_id] = version
+            if pending_ops:
+                work[report_id] = _StatsWork(version, pending_ops, fresh)
+            if old is None:
+                # Create a version-0 placeholder if still absent (never overwriting a
+                # concurrent creator), then swap it like any other version. Not the
+                # whole document: FerretDB's $setOnInsert drops null and empty fields.
+                placeholder = {"report_id": report_id, "version": 0}
+                ops.append(
+                    UpdateOne({"_id": report_id}, {"$setOnInsert": placeholder}, upsert=True)
+                )
+            ops.append(ReplaceOne({"_id": report_id, "version": version - 1}, new))
+        if not expected:
+            return 0, set(), work
+        modified = await bulk_write_ordered(self.reports, ops)
+        if modified == len(expected):
+            return len(expected), set(), work
+        # Some compare-and-swap lost a race: find which by our write token, retry those.
+        after = await self.load_many(expected)
+        conflicts = {rid for rid in expected if (after.get(rid) or {}).get("write_token") != token}
+        log.info("read-model write conflicts, retrying %d report(s)", len(conflicts))
+        return len(expected) - len(conflicts), conflicts, work
+
+    async def _apply_stats(self, work: dict[str, _StatsWork]) -> None:
+        """Apply the pending aggregate operations of ``work``, exactly once each."""
+        if not work:
+            return
+        buckets, guarded = _plan_bucket_updates(work)
+        if guarded:
+            await bulk_write_ordered(
+                self.buckets,
+                [
+                    UpdateOne({"_id": b}, {"$setOnInsert": _new_bucket(b)}, upsert=True)
+                    for b in sorted(buckets)
+                ],
+            )
+            await bulk_write_ordered(self.buckets, guarded)
+        await self._reached("buckets_updated")
+        # The ops are applied: drop them from the reports (bumping the version, so a
+        # writer holding an older copy with the ops still pending must reload), then
+        # forget their ids in the buckets.
+        await bulk_write_ordered(
+            self.reports,
+            [
+                UpdateOne(
+                    {"_id": rid, "version": item.version},
+                    {"$set": {"stats_pending": []}, "$inc": {"version": 1}},
+                )
+                for rid, item in work.items()
+            ],
+        )
+        await self._reached("reports_cleared")
+        await self._forget_applied(work)
+
+    async def _forget_applied(self, work: dict[str, _StatsWork]) -> None:
+        # Only ops no report still lists as pending: another writer that carried an op
+        # over will apply it (a no-op thanks to the guard) and forget it itself.
+        cleared = await self.load_many(work)
+        done_ids: dict[str, list[str]] = defaultdict(list)
+        for rid, item in work.items():
+            still = {op["op"] for op in (cleared.get(rid) or {}).get("stats_pending") or []}
+            for op in item.ops:
+                if op["op"] in still:
+                    continue
+                for bucket in sorted({delta["b"] for delta in op["d"]}):
+                    done_ids[bucket].append(op["op"])
+        if done_ids:
+            await bulk_write_ordered(
+                self.buckets,
+                [
+                    UpdateOne({"_id": b}, {"$pullAll": {"ops": ids}})
+                    for b, ids in sorted(done_ids.items())
+                ],
+            )
+
+    async def sweep_applied_ops(self) -> int:
+        """Forget op ids that buckets still remember although no report lists them as
+        pending (a crash between clearing a report and forgetting its ops leaves them);
+        returns how many were forgotten. Run periodically; safe at any time."""
+        forgotten = 0
+        async for bucket in self.buckets.find({"ops": {"$ne": []}}, {"ops": 1}):
+            ids = [op for op in bucket.get("ops") or [] if isinstance(op, str)]
+            if not ids:
+                continue
+            reports = await self.load_many(op.rpartition(":")[0] for op in ids)
+            pending = {
+                op["op"] for doc in reports.values() for op in doc.get("stats_pending") or []
+            }
+            done = [op for op in ids if op not in pending]
+            if done:
+                await self.buckets.update_one({"_id": bucket["_id"]}, {"$pullAll": {"ops": done}})
+                forgotten += len(done)
+        return forgotten
+
+    async def load_many(self, report_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Documents by report id, loaded one ``_id`` lookup each (FerretDB answers ``$in``
+        by scanning the collection, but ``_id`` equality from its primary key)."""
+        return await _load_by_id(self.reports, report_ids)
+
+    async def get(self, report_id: str) -> dict[str, Any] | None:
+        """One report's document, or ``None`` (also while it is a creation placeholder)."""
+        document = await self.reports.find_one({"_id": report_id})
+        return document if document and "status" in document else None
+
+    async def buckets_for(self, *, scope: str, days: Sequence[date]) -> list[dict[str, Any]]:
+        """The aggregate buckets of ``scope`` on ``days`` that exist."""
+        found = await _load_by_id(self.buckets, [stats.bucket_id(scope, d) for d in days])
+        return list(found.values())
+
+    async def find(
+        self,
+        *,
+        filter_: dict[str, Any],
+        sort: list[tuple[str, int]],
+        limit: int,
+        projection: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Documents matching a MongoDB filter, in ``sort`` order, at most ``limit``."""
+        cursor = self.reports.find(filter_, projection).sort(sort).limit(limit)
+        return await cursor.to_list(length=limit)
+
+    def stream(
+        self,
+        *,
+        filter_: dict[str, Any],
+        sort: list[tuple[str, int]],
+        projection: dict[str, Any] | None = None,
+        batch_size: int = 500,
+    ) -> Any:
+        """An async cursor over every matching document, fetched ``batch_size`` at a time."""
+        return self.reports.find(filter_, projection).sort(sort).batch_size(batch_size)
+
+    async def latest_alerts(self, *, limit: int) -> list[dict[str, Any]]:
+        """The newest entries of the alert log."""
+        cursor = self.alert_log.find({}).sort([("at", -1), ("_id", -1)]).limit(limit)
+        return await cursor.to_list(length=limit)
+
+    async def record_audit(self, entry: dict[str, Any]) -> None:
+        """Append one entry to the audit log, durably (majority write on MongoDB)."""
+        await self.audit_log.insert_one(dict(entry))
+
+
+async def bulk_write_ordered(collection: AsyncCollection[Any], ops: Sequence[Any]) -> int:
+    """Ordered bulk writes in chunks of ``BULK_CHUNK`` statements; returns how many
+    documents were modified. FerretDB 1.24 (SQLite) hangs on one ``update`` command
+    mixing upserts and updates once it holds more than about 200 statements (each
+    statement takes a pooled SQLite connection until the command ends), and a hung
+    command blocks the whole server; small chunks keep it well below that."""
+    modified = 0
+    for start in range(0, len(ops), BULK_CHUNK):
+        result = await collection.bulk_write(list(ops[start : start + BULK_CHUNK]), ordered=True)
+        modified += result.modified_count
+    return modified
+
+
+def _plan_bucket_updates(work: dict[str, _StatsWork]) -> tuple[set[str], list[UpdateOne]]:
+    """The buckets touched and their guarded updates: one per bucket merging every fresh
+    op (none of them applied anywhere yet), one per bucket and op for ops left by an
+    interrupted attempt (maybe applied to some buckets already)."""
+    fresh_incs: dict[str, dict[str, int]] = defaultdict(dict)
+    fresh_ids: dict[str, list[str]] = defaultdict(list)
+    guarded: list[UpdateOne] = []
+    for item in work.values():
+        for op in item.ops:
+            per_bucket: dict[str, dict[str, int]] = defaultdict(dict)
+            for delta in op["d"]:
+                bucket, path = delta["b"], delta["p"]
+                per_bucket[bucket][path] = per_bucket[bucket].get(path, 0) + delta["n"]
+            if op["op"] not in item.fresh:
+                guarded += [_guarded_inc(b, incs, [op["op"]]) for b, incs in per_bucket.items()]
+                continue
+            for bucket, incs in per_bucket.items():
+                target = fresh_incs[bucket]
+                for path, delta in incs.items():
+                    target[path] = target.get(path, 0) + delta
+                fresh_ids[bucket].append(op["op"])
+    guarded += [_guarded_inc(b, fresh_incs[b], ids) for b, ids in fresh_ids.items()]
+    buckets = {delta["b"] for item in work.values() for op in item.ops for delta in op["d"]}
+    return buckets, guarded
+
+
+def _guarded_inc(bucket: str, incs: dict[str, int], op_ids: list[str]) -> UpdateOne:
+    update: dict[str, Any] = {"$push": {"ops": {"$each": op_ids}}}
+    if incs:
+        update["$inc"] = incs
+    return UpdateOne({"_id": bucket, "ops": {"$nin": op_ids}}, update)
+
+
+def _new_bucket(bucket: str) -> dict[str, Any]:
+    scope, _, day = bucket.partition("|")
+    return {"scope": scope, "day": day, "ops": []}
+
+
+async def _load_by_id(
+    collection: AsyncCollection[Any], ids: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    semaphore = asyncio.Semaphore(LOAD_CONCURRENCY)
+
+    async def one(doc_id: str) -> dict[str, Any] | None:
+        async with semaphore:
+            return await collection.find_one({"_id": doc_id})
+
+    keys = list(dict.fromkeys(ids))
+    found = await asyncio.gather(*(one(k) for k in keys))
+    return {k: doc for k, doc in zip(keys, found, strict=True) if doc is not None}
+
+
+def alert_log_entry(event: AlertEvent) -> dict[str, Any]:
+    """One alert transition as the alert log keeps it."""
+    data = event.data
+    return {
+        "event_id": str(event.event_id),
+        "alert_id": data.alert_id,
+        "report_ids": list(data.report_ids),
+        "recipient_id": data.recipient_id,
+        "channel": data.channel,
+        "kind": data.kind.value,
+        "status": data.status.value,
+        "attempts": data.attempts,
+        "error": data.error,
+        "at": to_ms(data.at),
+    }
+
+
+_BOOKKEEPING = frozenset({"_id", "version", "write_token", "stats_applied", "stats_pending"})
+
+
+def _same_model(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    return {k: v for k, v in old.items() if k not in _BOOKKEEPING} == new
+
+
+# Excludes documents that know a report only from an alert or status event (no
+# submission or classification yet): they have no region, time or text to list.
+_LISTABLE = {"$type": "date"}
+
+
+def query_filter(query: ReportQuery) -> dict[str, Any]:
+    """The MongoDB filter of a ``ReportQuery``."""
+    clauses: list[dict[str, Any]] = [{"occurred_at": dict(_LISTABLE)}]
+    clauses += [{"region_path": code} for code in query.regions]
+    if query.categories:
+        clauses.append({"category": {"$in": list(query.categories)}})
+    if query.severities:
+        clauses.append({"severity": {"$in": list(query.severities)}})
+    if query.statuses:
+        clauses.append({"status": {"$in": list(query.statuses)}})
+    if query.occurred_from:
+        clauses.append({"occurred_at": {"$gte": query.occurred_from}})
+    if query.occurred_to:
+        clauses.append({"occurred_at": {"$lt": query.occurred_to}})
+    if query.text:
+        # Literal substring match of the folded text; user input is never a pattern.
+        clauses.append({"search_text": {"$regex": re.escape(query.text.casefold())}})
+    return {"$and": clauses}
+
+
+def page_filter(order: SortOrder, after: tuple[Any, str] | None) -> dict[str, Any]:
+    """Rows strictly after the cursor position in ``order`` (keyset pagination)."""
+    if after is None:
+        return {}
+    value, report_id = after
+    op = "$lt" if order.descending else "$gt"
+    return {"$or": [{order.field: {op: value}}, {order.field: value, "_id": {op: report_id}}]}
+
+
+def sort_spec(order: SortOrder) -> list[tuple[str, int]]:
+    """The sort of ``order``, with the report id as tie-breaker for a total order."""
+    direction = -1 if order.descending else 1
+    return [(order.field, direction), ("_id", direction)]

@@ -1,0 +1,274 @@
+"""``python -m pantau.reporting.bench``: reporting's speed on this machine.
+
+Measures, against the MongoDB-wire server of ``PANTAU_MONGO_URL`` (a throwaway database):
+
+1. ingest: events per second written into the read models through the same path the
+   consumer uses (``ReportStore.apply_events`` in batches), aggregates included;
+2. list and stats latency (p50/p99) through the HTTP app (ASGI, no network) over a store
+   seeded with ``--reports`` reports (seeded in bulk, not through the fold, to save time);
+3. export: peak RSS of a fresh process streaming a CSV of every seeded report.
+
+Prints one JSON object. Targets (the issue): ingest >= 3,000 events/s; list/stats p99
+<= 100 ms at 100,000 reports; a 100,000-row export under 200 MB RSS.
+"""
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import statistics
+import sys
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+import httpx
+
+from pantau.reporting import testing as reporting_events
+from pantau.reporting.adapters.store import ReportStore
+from pantau.reporting.config import get_config
+from pantau.reporting.core import stats
+from pantau.reporting.core.readmodel import derive, fold
+from pantau.reporting.main import create_app
+from pantau.shared import testing as shared_events
+from pantau.shared.auth import Role, issue_token
+from pantau.shared.envelope import Event
+from pantau.shared.events import AlertStatus, Category, ReportStatus, Severity
+from pantau.shared.identity import generate_key
+from pantau.shared.mongo import make_mongo_client
+
+REGIONS = ["32.01.01", "32.04.05", "35.15.01", "73.71.01", "11.01.01", "51.71.01", "64.72.01"]
+SECRET = uuid4().hex + uuid4().hex
+
+
+def _config(database_suffix: str) -> Any:
+    return get_config(
+        mongo_db_suffix=database_suffix,
+        auth_secret=SECRET,
+        identity_keys=f"bench:{generate_key()}",
+        page_size_max=200,
+    )
+
+
+def report_events(rng: random.Random, *, at: datetime) -> list[Event]:
+    """A realistic event stream for one report: submitted, classified, alert, status."""
+    submitted = shared_events.submitted(region=rng.choice(REGIONS), occurred_at=at)
+    report_id = submitted.data.report_id
+    return [
+        submitted,
+        shared_events.classified(
+            submitted, category=rng.choice(list(Category)), severity=rng.choice(list(Severity))
+        ),
+        reporting_events.alert(report_id, status=AlertStatus.SENT),
+        reporting_events.status_change(report_id, status=ReportStatus.VERIFIED),
+    ]
+
+
+async def bench_ingest(store: ReportStore, *, events: int, batch: int) -> dict[str, Any]:
+    rng = random.Random(1)
+    now = datetime.now(UTC)
+    stream: list[Event] = []
+    while len(stream) < events:
+        stream += report_events(rng, at=now - timedelta(minutes=rng.randint(0, 1440)))
+    # Pessimistic: a report's events spread over the whole run, so nearly every event
+    # of a batch touches a different report document.
+    rng.shuffle(stream)
+    started = time.perf_counter()
+    for i in range(0, len(stream), batch):
+        await store.apply_events(stream[i : i + batch])
+    elapsed = time.perf_counter() - started
+    return {
+        "events": len(stream),
+        "batch": batch,
+        "seconds": round(elapsed, 2),
+        "events_per_second": round(len(stream) / elapsed),
+    }
+
+
+async def seed(store: ReportStore, *, reports: int) -> None:
+    """``reports`` classified reports over the last 7 days, with exact aggregates."""
+    rng = random.Random(2)
+    now = datetime.now(UTC)
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    docs = []
+    for n in range(reports):
+        events = report_events(rng, at=now - timedelta(minutes=rng.randint(0, 7 * 1440)))
+        doc = derive(fold(events, report_id=events[0].subject))
+        contribution = stats.contribution(doc)
+        for (bucket, path), delta in stats.deltas(contribution, 1).items():
+            counts[bucket][path] += delta
+        doc.update(
+            {
+                "_id": doc["report_id"],
+                "version": 1,
+                "stats_applied": contribution,
+                "stats_pending": [],
+            }
+        )
+        docs.append(doc)
+        if len(docs) == 2000 or n == reports - 1:
+            await store.reports.insert_many(docs, ordered=True)
+            docs.clear()
+    buckets = []
+    for bucket, paths in counts.items():
+        doc: dict[str, Any] = {
+            "_id": bucket,
+            "scope": bucket.split("|")[0],
+            "day": bucket.split("|")[1],
+            "ops": [],
+        }
+        for path, value in paths.items():
+            node = doc
+            *parents, leaf = path.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        buckets.append(doc)
+    await store.buckets.insert_many(buckets, ordered=True)
+
+
+async def _latencies(client: httpx.AsyncClient, requests: list[dict[str, Any]]) -> dict[str, Any]:
+    timings = []
+    for request in requests:
+        started = time.perf_counter()
+        response = await client.get(request["path"], params=request["params"])
+        timings.append((time.perf_counter() - started) * 1000)
+        response.raise_for_status()
+    timings.sort()
+    return {
+        "requests": len(timings),
+        "p50_ms": round(statistics.median(timings), 1),
+        "p99_ms": round(timings[min(len(timings) - 1, int(len(timings) * 0.99))], 1),
+        "max_ms": round(timings[-1], 1),
+    }
+
+
+async def bench_queries(config: Any, store: ReportStore, *, queries: int) -> dict[str, Any]:
+    app = create_app(config)
+    token = issue_token(secret=SECRET, issuer=config.token_issuer, role=Role.OPERATOR)
+    rng = random.Random(3)
+    list_requests = [
+        {
+            "path": "/v1/reports",
+            "params": rng.choice(
+                [
+                    {"region": rng.choice(REGIONS)[:5]},
+                    {"severity": "critical"},
+                    {
+                        "category": rng.choice(list(Category)).value,
+                        "region": rng.choice(REGIONS)[:2],
+                    },
+                    {},
+                ]
+            )
+            | {"limit": 50},
+        }
+        for _ in range(queries)
+    ]
+    stats_requests = [
+        {
+            "path": "/v1/stats",
+            "params": {"region": rng.choice([*REGIONS, "32", "35"])[:5]}
+            | rng.choice([{}, {"from": (datetime.now(UTC) - timedelta(days=7)).isoformat()}]),
+        }
+        for _ in range(queries)
+    ]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://bench",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=600,
+    ) as client:
+        return {
+            "list": await _latencies(client, list_requests),
+            "stats": await _latencies(client, stats_requests),
+        }
+
+
+def export_child(database_suffix: str, secret: str, keys: str) -> None:
+    """In a fresh process: stream the whole CSV export, print rows and peak RSS."""
+
+    async def run() -> dict[str, Any]:
+        config = get_config(mongo_db_suffix=database_suffix, auth_secret=secret, identity_keys=keys)
+        app = create_app(config)
+        token = issue_token(secret=secret, issuer=config.token_issuer, role=Role.OPERATOR)
+        rows, size = 0, 0
+        started = time.perf_counter()
+        async with (
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=3600
+            ) as client,
+            client.stream(
+                "GET", "/v1/reports/export.csv", headers={"Authorization": f"Bearer {token}"}
+            ) as response,
+        ):
+            async for chunk in response.aiter_bytes():
+                rows += chunk.count(b"\n")
+                size += len(chunk)
+        return {
+            "rows": rows - 1,
+            "bytes": size,
+            "seconds": round(time.perf_counter() - started, 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        }
+
+    print(json.dumps(asyncio.run(run())))
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    suffix = f"_bench_{uuid4().hex[:8]}"
+    config = _config(suffix)
+    client = make_mongo_client(config)
+    results: dict[str, Any] = {"mongo_url": config.mongo_url, "reports": args.reports}
+    try:
+        ingest_store = ReportStore(client=client, database=f"pantau_reporting{suffix}_ingest")
+        await ingest_store.ensure_indexes()
+        results["ingest"] = await bench_ingest(ingest_store, events=args.events, batch=args.batch)
+        store = ReportStore(client=client, database=f"pantau_reporting{suffix}")
+        await store.ensure_indexes()
+        started = time.perf_counter()
+        await seed(store, reports=args.reports)
+        results["seed_seconds"] = round(time.perf_counter() - started, 1)
+        results.update(await bench_queries(config, store, queries=args.queries))
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "pantau.reporting.bench",
+            "--export-child",
+            suffix,
+            SECRET,
+            config.identity_keys.get_secret_value(),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        stdout, _ = await child.communicate()
+        if child.returncode:
+            raise RuntimeError(f"export process failed with {child.returncode}")
+        results["export"] = json.loads(stdout.decode().strip().splitlines()[-1])
+    finally:
+        for name in (f"pantau_reporting{suffix}_ingest", f"pantau_reporting{suffix}"):
+            await client.drop_database(name)
+        await client.close()
+    return results
+
+
+def main() -> None:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000, help="events to ingest")
+    parser.add_argument("--batch", type=int, default=500, help="events per bulk write")
+    parser.add_argument("--reports", type=int, default=100_000, help="reports to seed")
+    parser.add_argument("--queries", type=int, default=100, help="list and stats requests each")
+    parser.add_argument("--export-child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.export_child:
+        export_child(*args.export_child)
+        return
+    print(json.dumps(asyncio.run(main_async(args)), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Reporting's settings: the shared ones plus its own, all from ``PANTAU_*`` variables."""
+
+from typing import Any
+
+from pydantic import Field
+
+from pantau.shared.settings import (
+    AuthSettings,
+    HttpSettings,
+    IdentitySettings,
+    KafkaSettings,
+    MongoSettings,
+    PantauSettings,
+)
+
+SERVICE = "reporting"
+DATABASE_BASE_NAME = "pantau_reporting"
+
+
+class ReportingSettings(PantauSettings):
+    http_port: int = Field(8001, ge=1, le=65535, description="Port of the HTTP server.")
+    batch_max_records: int = Field(
+        500, ge=1, le=10_000, description="Most events consumed and written as one batch."
+    )
+    batch_timeout_ms: int = Field(
+        100, ge=1, description="Longest wait for a batch to fill before writing what came."
+    )
+    mongo_max_pool_size: int = Field(
+        16,
+        ge=1,
+        le=200,
+        description=(
+            "Most concurrent MongoDB connections of one process. FerretDB's SQLite backend "
+            "holds one SQLite connection per running query (at most 100 per database), "
+            "so an unbounded pool of slow scans can exhaust it."
+        ),
+    )
+    page_size_max: int = Field(200, ge=1, description="Largest page the list endpoint returns.")
+    identity_roles: tuple[str, ...] = Field(
+        ("admin",), description="Roles allowed to read decrypted reporter identity (audited)."
+    )
+    sweep_interval_seconds: float = Field(
+        300, gt=0, description="How often applied aggregate op ids left by crashes are swept."
+    )
+    dashboard_refresh_seconds: int = Field(
+        15, ge=2, description="How often the dashboard reloads its figures."
+    )
+
+
+class Config(
+    KafkaSettings, MongoSettings, AuthSettings, IdentitySettings, HttpSettings, ReportingSettings
+):
+    """Everything reporting reads from its environment."""
+
+
+def get_config(**overrides: Any) -> Config:
+    """The configuration from the environment, with explicit overrides (tests) on top."""
+    return Config(**overrides)

@@ -1,0 +1,101 @@
+"""The reporting application: FastAPI query API + FastStream consumer, wired in one lifespan."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from faststream.specification import AsyncAPI
+
+from pantau.reporting.adapters.api import (
+    export_router,
+    identity_router,
+    reports_router,
+    triage_router,
+)
+from pantau.reporting.adapters.consumer import register_consumer
+from pantau.reporting.adapters.dashboard import mount_dashboard
+from pantau.reporting.adapters.stats_api import operations_router, stats_router
+from pantau.reporting.adapters.store import ReportStore
+from pantau.reporting.config import DATABASE_BASE_NAME, SERVICE, Config
+from pantau.shared.health import ops_router
+from pantau.shared.http import install_problem_handlers
+from pantau.shared.identity import IdentityCipher
+from pantau.shared.kafka import ensure_topics, make_broker
+from pantau.shared.mongo import database_name, make_mongo_client, ping
+
+log = logging.getLogger(__name__)
+
+
+async def _sweep_forever(store: ReportStore, interval: float) -> None:
+    # FerretDB has no TTL or transactions: a periodic sweep tidies what a crash left.
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            forgotten = await store.sweep_applied_ops()
+            if forgotten:
+                log.info("forgot %d applied aggregate op id(s)", forgotten)
+        except Exception:
+            log.exception("aggregate sweep failed; retrying next interval")
+
+
+def create_app(config: Config) -> FastAPI:
+    """The reporting service; its lifespan starts the store, topics and consumer."""
+    mongo = make_mongo_client(config, maxPoolSize=config.mongo_max_pool_size)
+    store = ReportStore(client=mongo, database=database_name(config, DATABASE_BASE_NAME))
+    broker = make_broker(config, client_id=SERVICE)
+    register_consumer(broker, config=config, store=store)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await store.ensure_indexes()
+        await ensure_topics(config.kafka_bootstrap, config.topics.all_with_partitions())
+        await broker.start()
+        sweeper = asyncio.create_task(_sweep_forever(store, config.sweep_interval_seconds))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await broker.stop()
+            await mongo.close()
+
+    app = FastAPI(
+        title="Pantau reporting",
+        version="0.1.0",
+        description="Read models of election-incident reports: query API and dashboard.",
+        lifespan=lifespan,
+    )
+    app.state.config, app.state.store, app.state.broker = config, store, broker
+    install_problem_handlers(app)
+
+    async def broker_ready() -> bool:
+        return bool(await broker.ping(timeout=2.0))
+
+    async def mongo_ready() -> bool:
+        return await ping(mongo)
+
+    app.include_router(ops_router({"kafka": broker_ready, "mongo": mongo_ready}))
+    cipher = IdentityCipher(config.identity_keys.get_secret_value())
+    # Fixed paths (exports) before the `/{report_id}` pattern that would shadow them.
+    app.include_router(export_router(config=config, store=store))
+    app.include_router(reports_router(config=config, store=store))
+    app.include_router(triage_router(config=config, store=store, broker=broker))
+    app.include_router(identity_router(config=config, store=store, cipher=cipher))
+    app.include_router(stats_router(config=config, store=store))
+    app.include_router(operations_router(config=config, store=store))
+    mount_dashboard(app, config=config)
+
+    asyncapi = AsyncAPI(broker, title="Pantau reporting", version="0.1.0")
+
+    @app.get("/asyncapi.json", include_in_schema=False)
+    async def asyncapi_json() -> JSONResponse:
+        schema: Any = asyncapi.to_specification().to_jsonable()
+        return JSONResponse(schema)
+
+    return app

@@ -1,0 +1,167 @@
+"""The store against the real MongoDB-wire server: the fold's guarantees survive storage,
+and the aggregates stay exact through redelivery and interrupted writes."""
+
+import random
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pymongo import AsyncMongoClient
+
+from pantau.reporting import testing as reporting_events
+from pantau.reporting.adapters.store import ReportStore
+from pantau.reporting.config import Config
+from pantau.reporting.core import stats
+from pantau.reporting.core.readmodel import derive, fold, sources_of
+from pantau.shared import testing as shared_events
+from pantau.shared.envelope import Event
+from pantau.shared.events import Category, ReportStatus, Severity
+from pantau.shared.mongo import make_mongo_client
+
+pytestmark = pytest.mark.integration
+
+_BOOKKEEPING = {"_id", "version", "write_token", "stats_applied", "stats_pending"}
+
+
+@pytest.fixture(scope="module")
+async def mongo(config: Config) -> AsyncIterator[AsyncMongoClient[Any]]:
+    client = make_mongo_client(config)
+    yield client
+    await client.close()
+
+
+def _fresh_store(mongo: AsyncMongoClient[Any], **kwargs: Any) -> ReportStore:
+    return ReportStore(client=mongo, database=f"pantau_reporting_store_{uuid4().hex[:8]}", **kwargs)
+
+
+def _report_stream(report_id: str, rng: random.Random) -> list[Event]:
+    submitted = shared_events.submitted(report_id=report_id, region="32.01.01")
+    events: list[Event] = [submitted]
+    for version in rng.sample(["1", "2", "10"], k=rng.randint(1, 3)):
+        events.append(
+            shared_events.classified(
+                submitted,
+                category=rng.choice(list(Category)),
+                severity=rng.choice(list(Severity)),
+                rules_version=version,
+            )
+        )
+    alert_ids = ["a1", "a2"]
+    for _ in range(rng.randint(0, 3)):
+        events.append(reporting_events.alert(report_id, alert_id=rng.choice(alert_ids)))
+    for _ in range(rng.randint(0, 2)):
+        events.append(
+            reporting_events.status_change(report_id, status=rng.choice(list(ReportStatus)))
+        )
+    return events
+
+
+def _batches(events: list[Event], rng: random.Random) -> list[list[Event]]:
+    out, i = [], 0
+    while i < len(events):
+        n = rng.randint(1, 4)
+        out.append(events[i : i + n])
+        i += n
+    return out
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(seed=st.integers(min_value=0, max_value=2**32))
+async def test_shuffled_duplicated_batches_store_the_in_order_fold(
+    mongo: AsyncMongoClient[Any], seed: int
+) -> None:
+    rng = random.Random(seed)
+    store = _fresh_store(mongo)
+    report_id = f"rpt_{uuid4().hex}"
+    in_order = _report_stream(report_id, rng)
+    replay = in_order + rng.choices(in_order, k=rng.randint(0, len(in_order)))
+    rng.shuffle(replay)
+    try:
+        for batch in _batches(replay, rng):
+            await store.apply_events(batch)
+        stored = await store.get(report_id)
+        assert stored is not None
+        expected = derive(fold(in_order, report_id=report_id))
+        assert {k: v for k, v in stored.items() if k not in _BOOKKEEPING} == expected
+        assert sources_of(stored) == fold(in_order, report_id=report_id)
+        assert stored["stats_pending"] == []
+    finally:
+        await mongo.drop_database(store.database.name)
+
+
+class Crash(Exception):
+    """Simulated process death between two steps of a write."""
+
+
+async def _bucket_counts(store: ReportStore) -> Counter[tuple[str, str]]:
+    counts: Counter[tuple[str, str]] = Counter()
+    async for bucket in store.buckets.find({}):
+        assert all(isinstance(op, str) for op in bucket["ops"]), bucket
+        for hour, per_category in (bucket.get("c") or {}).items():
+            for category, per_severity in per_category.items():
+                for severity, n in per_severity.items():
+                    if n:
+                        counts[(bucket["_id"], f"c.{hour}.{category}.{severity}")] += n
+        for child, per_category in (bucket.get("r") or {}).items():
+            for category, per_severity in per_category.items():
+                for severity, n in per_severity.items():
+                    if n:
+                        counts[(bucket["_id"], f"r.{child}.{category}.{severity}")] += n
+    return counts
+
+
+async def _expected_counts(store: ReportStore) -> Counter[tuple[str, str]]:
+    counts: Counter[tuple[str, str]] = Counter()
+    async for doc in store.reports.find({}):
+        for key, delta in stats.deltas(stats.contribution(doc), 1).items():
+            counts[key] += delta
+    return counts
+
+
+async def test_aggregates_stay_exact_through_crashes_and_redelivery(
+    mongo: AsyncMongoClient[Any],
+) -> None:
+    rng = random.Random(7)
+    crash_at: dict[str, str | None] = {"step": None}
+
+    async def checkpoint(step: str) -> None:
+        if crash_at["step"] == step:
+            crash_at["step"] = None
+            raise Crash(step)
+
+    store = _fresh_store(mongo, checkpoint=checkpoint)
+    events: list[Event] = []
+    for n in range(12):
+        events += _report_stream(f"rpt_{n:03d}_{uuid4().hex[:6]}", rng)
+    rng.shuffle(events)
+    steps = ["reports_written", "buckets_updated", "reports_cleared", None]
+    try:
+        position = 0
+        while position < len(events):
+            batch = events[position : position + rng.randint(1, 6)]
+            crash_at["step"] = rng.choice(steps)
+            try:
+                await store.apply_events(batch)
+            except Crash:
+                await store.apply_events(batch)  # the redelivery after a restart
+            # Sometimes the whole batch is delivered once more.
+            if rng.random() < 0.3:
+                await store.apply_events(batch)
+            position += len(batch)
+        expected = await _expected_counts(store)
+        assert sum(expected.values()) > 0
+        assert await _bucket_counts(store) == expected
+        async for doc in store.reports.find({}):
+            assert doc["stats_pending"] == []
+        # Crashes between clearing a report and forgetting its ops leave op ids behind;
+        # the periodic sweep forgets them without touching a count.
+        await store.sweep_applied_ops()
+        assert await _bucket_counts(store) == expected
+        async for bucket in store.buckets.find({}):
+            assert bucket["ops"] == []
+    finally:
+        await mongo.drop_database(store.database.name)
