@@ -15,6 +15,7 @@ Prints one JSON object. Targets (the issue): ingest >= 3,000 events/s; list/stat
 import argparse
 import asyncio
 import json
+import os
 import random
 import resource
 import statistics
@@ -189,11 +190,12 @@ async def bench_queries(config: Any, store: ReportStore, *, queries: int) -> dic
         }
 
 
-def export_child(database_suffix: str, secret: str, keys: str) -> None:
+def export_child(database_suffix: str) -> None:
     """In a fresh process: stream the whole CSV export, print rows and peak RSS."""
 
     async def run() -> dict[str, Any]:
-        config = get_config(mongo_db_suffix=database_suffix, auth_secret=secret, identity_keys=keys)
+        config = get_config(mongo_db_suffix=database_suffix)
+        secret = config.auth_secret.get_secret_value()
         app = create_app(config)
         token = issue_token(secret=secret, issuer=config.token_issuer, role=Role.OPERATOR)
         rows, size = 0, 0
@@ -228,21 +230,27 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         ingest_store = ReportStore(client=client, database=f"pantau_reporting{suffix}_ingest")
         await ingest_store.ensure_indexes()
         results["ingest"] = await bench_ingest(ingest_store, events=args.events, batch=args.batch)
+        if args.reports == 0:
+            return results  # ingest only
         store = ReportStore(client=client, database=f"pantau_reporting{suffix}")
         await store.ensure_indexes()
         started = time.perf_counter()
         await seed(store, reports=args.reports)
         results["seed_seconds"] = round(time.perf_counter() - started, 1)
         results.update(await bench_queries(config, store, queries=args.queries))
+        # Throwaway secrets go to the child in its environment, not on its command line.
         child = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "pantau.reporting.bench",
             "--export-child",
             suffix,
-            SECRET,
-            config.identity_keys.get_secret_value(),
             stdout=asyncio.subprocess.PIPE,
+            env={
+                **os.environ,
+                "PANTAU_AUTH_SECRET": SECRET,
+                "PANTAU_IDENTITY_KEYS": config.identity_keys.get_secret_value(),
+            },
         )
         stdout, _ = await child.communicate()
         if child.returncode:
@@ -262,10 +270,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="events per bulk write")
     parser.add_argument("--reports", type=int, default=100_000, help="reports to seed")
     parser.add_argument("--queries", type=int, default=100, help="list and stats requests each")
-    parser.add_argument("--export-child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--export-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.export_child:
-        export_child(*args.export_child)
+        export_child(args.export_child)
         return
     print(json.dumps(asyncio.run(main_async(args)), indent=2))
 
