@@ -7,7 +7,8 @@
 #   make status   show every part and its health
 #   make test     the full test suite (starts the local infrastructure when needed)
 #   make lint     ruff check + ruff format --check
-#   make bench    load benchmark (python -m pantau.bench)
+#   make bench    load benchmark against the local stack (starts it if needed)
+#   make ops-check  promtool checks of the Prometheus config, rules and rule tests
 #   make eval-classifier   classifier quality report (python -m pantau.classifier.eval)
 
 SHELL := /bin/bash
@@ -23,7 +24,7 @@ STACK := $(BIN)/pantau stack
 PYPROJECTS := $(wildcard shared/pyproject.toml services/*/pyproject.toml cli/pyproject.toml \
                 deploy/localstack/pyproject.toml)
 
-.PHONY: help venv infra run up down status test lint bench eval-classifier
+.PHONY: help venv infra run up down status test lint bench eval-classifier ops-check
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -64,7 +65,12 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 bench: venv
+	$(STACK) up
 	$(BIN)/python -m pantau.bench
+
+ops-check:
+	cd deploy/prometheus && promtool check config prometheus.yml prometheus.docker.yml \
+	  && promtool check rules rules/*.yml && promtool test rules tests/*.test.yml
 
 eval-classifier: venv
 	$(BIN)/python -m pantau.classifier.eval

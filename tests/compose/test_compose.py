@@ -22,6 +22,7 @@ from pantau.shared.identity import generate_key
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("intake", "reporting", "notifier", "classifier")
 INFRA = ("kafka", "mongo", "smtp-sink")
+MONITORING = ("kafka-exporter", "prometheus", "grafana")
 # What `pantau stack up` writes to var/local.env and the services need but compose
 # must not contain (secrets).
 ENV_FILE_VARIABLES = {"PANTAU_AUTH_SECRET", "PANTAU_IDENTITY_KEYS"}
@@ -65,8 +66,22 @@ def option(args: list[str], name: str) -> str:
     return args[args.index(name) + 1]
 
 
-def test_the_stack_is_infra_plus_the_four_services(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == set(INFRA) | set(SERVICES)
+def test_the_stack_is_infra_plus_the_four_services_plus_monitoring(
+    compose: dict[str, Any],
+) -> None:
+    assert set(compose["services"]) == set(INFRA) | set(SERVICES) | set(MONITORING)
+
+
+def test_prometheus_and_grafana_mount_the_checked_configs(compose: dict[str, Any]) -> None:
+    mounts = {
+        name: [volume.split(":")[0] for volume in compose["services"][name]["volumes"]]
+        for name in ("prometheus", "grafana")
+    }
+    for source in mounts["prometheus"] + mounts["grafana"]:
+        if source.startswith("./"):
+            assert (REPO_ROOT / source).exists(), f"{source} is mounted but does not exist"
+    assert "./deploy/prometheus/prometheus.docker.yml" in mounts["prometheus"]
+    assert "./deploy/grafana/dashboards" in mounts["grafana"]
 
 
 def test_kafka_is_the_official_image_as_a_single_kraft_node_on_9092(
