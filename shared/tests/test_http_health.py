@@ -100,3 +100,22 @@ def test_healthz_and_metrics_answer():
     assert client.get("/healthz").status_code == 200
     metrics = client.get("/metrics")
     assert metrics.status_code == 200 and "python_info" in metrics.text
+
+
+def test_asyncapi_lists_the_subscribed_topic():
+    from faststream.kafka import KafkaBroker
+
+    from pantau.shared.health import asyncapi_router
+
+    broker = KafkaBroker("127.0.0.1:1")
+
+    @broker.subscriber("pantau.reports.submitted", group_id="g")
+    async def handle(body: bytes) -> None: ...
+
+    app = FastAPI()
+    app.include_router(asyncapi_router(broker, title="Pantau test", version="1.2.3"))
+    doc = TestClient(app).get("/asyncapi.json").json()
+    assert doc["info"] == {"title": "Pantau test", "version": "1.2.3"} | {
+        k: v for k, v in doc["info"].items() if k not in ("title", "version")
+    }
+    assert any("pantau.reports.submitted" in str(c) for c in doc["channels"].values())

@@ -1,10 +1,12 @@
-"""``/healthz``, ``/readyz`` and ``/metrics`` for every service's HTTP app."""
+"""``/healthz``, ``/readyz``, ``/metrics`` and ``/asyncapi.json`` for every service's HTTP app."""
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
@@ -36,5 +38,19 @@ def ops_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def asyncapi_router(broker: KafkaBroker, *, title: str, version: str) -> APIRouter:
+    """The AsyncAPI document of the service's topics, generated from its FastStream broker."""
+    router = APIRouter(tags=["operations"])
+    spec = AsyncAPI(broker, title=title, version=version)
+
+    @router.get(
+        "/asyncapi.json", summary="AsyncAPI document of the events", include_in_schema=False
+    )
+    async def asyncapi_json() -> JSONResponse:
+        return JSONResponse(spec.to_specification().to_jsonable())
 
     return router

@@ -72,7 +72,9 @@ class StackConfig:
     mongo_port: int = 27017
     smtp_port: int = 1025
     services: tuple[ServiceSpec, ...] = DEFAULT_SERVICES
-    kafka_heap: str = "512m"
+    # Every test run creates its own topics; 1 GiB keeps the metadata of a long-lived
+    # local broker comfortable (512 MiB ran out of heap after a day of test runs).
+    kafka_heap: str = "1g"
     # Extra JVM options for the broker; tests pass FAST_START_JVM_OPTIONS.
     kafka_jvm_options: tuple[str, ...] = ()
     # When both are set the stack starts no Kafka and no store and uses these instead.

@@ -190,12 +190,14 @@ def run_id() -> str:
 
 
 @pytest.fixture(scope="session")
-def pantau_env(infra: Infra, run_id: str) -> dict[str, str]:
+def pantau_env(infra: Infra, run_id: str) -> Iterator[dict[str, str]]:
     """Environment for a service under test: real servers, this run's own topics,
-    consumer groups and databases, and throwaway secrets."""
+    consumer groups and databases, and throwaway secrets. At the end of the session
+    every topic and database named after this run is deleted, so repeated runs against
+    a long-lived local stack do not pile up thousands of partitions in the broker."""
     from pantau.shared.identity import generate_key
 
-    return {
+    yield {
         "PANTAU_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
         "PANTAU_MONGO_URL": infra.mongo_url,
         "PANTAU_TOPIC_PREFIX": f"test-{run_id}.",
@@ -205,6 +207,37 @@ def pantau_env(infra: Infra, run_id: str) -> dict[str, str]:
         "PANTAU_IDENTITY_KEYS": f"test:{generate_key()}",
         "PANTAU_ENV_FILE": "/nonexistent",
     }
+    asyncio.run(_delete_run_artifacts(infra, run_id))
+
+
+async def _delete_run_artifacts(infra: Infra, run_id: str) -> None:
+    """Best effort: a failure here must not turn a green run red."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from pymongo import AsyncMongoClient
+
+    try:
+        admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+        await admin.start()
+        try:
+            ours = [t for t in await admin.list_topics() if run_id in t]
+            for start in range(0, len(ours), 100):
+                await admin.delete_topics(ours[start : start + 100])
+        finally:
+            await admin.close()
+    except Exception as exc:
+        print(f"pantau: could not delete this run's topics: {exc!r}")
+    try:
+        client: AsyncMongoClient[Any] = AsyncMongoClient(
+            infra.mongo_url, serverSelectionTimeoutMS=3000
+        )
+        try:
+            for name in await client.list_database_names():
+                if run_id in name:
+                    await client.drop_database(name)
+        finally:
+            await client.close()
+    except Exception as exc:
+        print(f"pantau: could not drop this run's databases: {exc!r}")
 
 
 @pytest.fixture(scope="session")

@@ -3,15 +3,13 @@
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
-from faststream.specification import AsyncAPI
 
 from pantau.classifier.adapters.consumer import register_consumer
 from pantau.classifier.config import SERVICE, Config
 from pantau.classifier.core import Ruleset, load_rules
-from pantau.shared.health import ops_router
+from pantau.shared.health import asyncapi_router, ops_router
 from pantau.shared.kafka import ensure_topics, make_broker
 
 
@@ -59,10 +57,6 @@ def create_app(config: Config | None = None, *, rules: Ruleset | None = None) ->
         return await broker.ping(timeout=2.0)
 
     app.include_router(ops_router({"kafka": broker_ready}))
-    asyncapi = AsyncAPI(broker, title="Pantau classifier", version="0.1.0")
-
-    @app.get("/asyncapi.json", include_in_schema=False)
-    async def asyncapi_json() -> Any:
-        return asyncapi.to_specification().to_jsonable()
+    app.include_router(asyncapi_router(broker, title="Pantau classifier", version="0.1.0"))
 
     return app

@@ -7,7 +7,6 @@ from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
-from faststream.specification import AsyncAPI
 
 from pantau.intake.adapters.api import ApiDeps, reports_router
 from pantau.intake.adapters.auth import cached_auth
@@ -23,7 +22,7 @@ from pantau.intake.core.models import ReportBatchIn
 from pantau.intake.core.rules import TimeWindow
 from pantau.shared.auth import Role
 from pantau.shared.envelope import utcnow
-from pantau.shared.health import ops_router
+from pantau.shared.health import asyncapi_router, ops_router
 from pantau.shared.http import bearer_auth, install_problem_handlers
 from pantau.shared.identity import IdentityCipher
 
@@ -128,11 +127,7 @@ def create_app(
     if config.bench_noop_endpoint:
         _add_noop_endpoint(app)
 
-    asyncapi = AsyncAPI(broker, title="Pantau intake events", version="1.0.0")
-
-    @app.get("/asyncapi.json", include_in_schema=False)
-    async def asyncapi_json() -> dict[str, Any]:
-        return asyncapi.to_specification().to_jsonable()  # type: ignore[no-any-return]
+    app.include_router(asyncapi_router(broker, title="Pantau intake events", version="1.0.0"))
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware, caps=BODY_CAPS, default=64 * KIB)

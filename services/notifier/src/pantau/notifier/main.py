@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from faststream.specification import AsyncAPI
 
 from pantau.notifier.adapters.inbound.actions import ack_router, routes_router, silences_router
 from pantau.notifier.adapters.inbound.api import alerts_router, default_auth
@@ -21,7 +20,7 @@ from pantau.notifier.core.models import ReportFacts
 from pantau.notifier.inject import Components, Overrides, build_components
 from pantau.shared.auth import Role
 from pantau.shared.events import ReportStatus, ReportStatusChanged
-from pantau.shared.health import ops_router
+from pantau.shared.health import asyncapi_router, ops_router
 from pantau.shared.http import bearer_auth, install_problem_handlers
 from pantau.shared.kafka import ensure_topics, make_broker
 from pantau.shared.mongo import make_mongo_client, ping
@@ -139,10 +138,6 @@ def create_app(config: Config | None = None, *, overrides: Overrides | None = No
     app.include_router(ack_router(components=late.get, auth=auth))
     app.include_router(silences_router(components=late.get, operator_auth=operator_auth))
     app.include_router(routes_router(components=late.get, operator_auth=operator_auth))
-    asyncapi = AsyncAPI(broker, title="Pantau notifier", version="0.1.0")
-
-    @app.get("/asyncapi.json", include_in_schema=False)
-    async def asyncapi_json() -> Any:
-        return asyncapi.to_specification().to_jsonable()
+    app.include_router(asyncapi_router(broker, title="Pantau notifier", version="0.1.0"))
 
     return app

@@ -5,11 +5,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
-from faststream.specification import AsyncAPI
 
 from pantau.reporting.adapters.api import (
     export_router,
@@ -22,7 +19,7 @@ from pantau.reporting.adapters.dashboard import mount_dashboard
 from pantau.reporting.adapters.stats_api import operations_router, stats_router
 from pantau.reporting.adapters.store import ReportStore
 from pantau.reporting.config import DATABASE_BASE_NAME, SERVICE, Config
-from pantau.shared.health import ops_router
+from pantau.shared.health import asyncapi_router, ops_router
 from pantau.shared.http import install_problem_handlers
 from pantau.shared.identity import IdentityCipher
 from pantau.shared.kafka import ensure_topics, make_broker
@@ -91,11 +88,6 @@ def create_app(config: Config) -> FastAPI:
     app.include_router(operations_router(config=config, store=store))
     mount_dashboard(app, config=config)
 
-    asyncapi = AsyncAPI(broker, title="Pantau reporting", version="0.1.0")
-
-    @app.get("/asyncapi.json", include_in_schema=False)
-    async def asyncapi_json() -> JSONResponse:
-        schema: Any = asyncapi.to_specification().to_jsonable()
-        return JSONResponse(schema)
+    app.include_router(asyncapi_router(broker, title="Pantau reporting", version="0.1.0"))
 
     return app
