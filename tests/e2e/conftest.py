@@ -55,6 +55,12 @@ def stack(
     base_env = {
         **os.environ,
         **pantau_env,
+        # Own topics, consumer groups and databases: other tests of this run use the
+        # run's prefixes with in-process consumers, and sharing a group with them would
+        # make these processes wait on rebalances.
+        "PANTAU_TOPIC_PREFIX": f"{pantau_env['PANTAU_TOPIC_PREFIX']}e2e.",
+        "PANTAU_CONSUMER_GROUP_PREFIX": f"{pantau_env['PANTAU_CONSUMER_GROUP_PREFIX']}e2e-",
+        "PANTAU_MONGO_DB_SUFFIX": f"{pantau_env['PANTAU_MONGO_DB_SUFFIX']}_e2e",
         "PANTAU_SMTP_HOST": smtp_sink.host,
         "PANTAU_SMTP_PORT": str(smtp_sink.port),
         "PANTAU_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['reporting']}",

@@ -39,15 +39,22 @@ async def test_a_report_is_classified_alerted_and_readable(stack, pantau_env, sm
         assert posted.status_code == 202, posted.text
         report_id = posted.json()["report_id"]
 
+        seen: dict[str, object] = {}
+
         async def read_model():
             got = await http.get(
                 f"{stack['reporting'].url}/v1/reports/{report_id}",
                 headers={"Authorization": f"Bearer {operator}"},
             )
             doc = got.json() if got.status_code == 200 else None
+            seen["last"] = (got.status_code, doc)
             return doc if doc and doc.get("classification") and doc.get("alerts") else None
 
-        doc = await wait_for(read_model, timeout=30)
+        try:
+            doc = await wait_for(read_model, timeout=30)
+        except AssertionError as exc:
+            logs = "\n".join(f"--- {s.name}\n{s.log_tail(25)}" for s in stack.values())
+            raise AssertionError(f"last read model: {seen.get('last')!r}\n{logs}") from exc
 
     assert doc["classification"]["category"] == "bencana_alam"
     assert doc["classification"]["severity"] in ("high", "critical")

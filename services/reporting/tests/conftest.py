@@ -1,8 +1,10 @@
 """Shared fixtures: the configuration, a running reporting server, a publisher, tokens."""
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -67,9 +69,10 @@ class RunningService:
     app: object
 
 
-@pytest.fixture(scope="session")
-async def service(config: Config) -> AsyncIterator[RunningService]:
-    """The reporting service served by uvicorn on a free port, lifespan included."""
+@contextlib.asynccontextmanager
+async def running_service(config: Config) -> AsyncIterator[RunningService]:
+    """The reporting service served by uvicorn on ``config.http_port``, lifespan included;
+    its database is dropped afterwards."""
     app = create_app(config)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=config.http_port, log_level="warning")
@@ -82,13 +85,33 @@ async def service(config: Config) -> AsyncIterator[RunningService]:
         return server.started
 
     await wait_for(started, timeout=60)
-    yield RunningService(base_url=f"http://127.0.0.1:{config.http_port}", app=app)
-    server.should_exit = True
-    await asyncio.wait_for(task, timeout=30)
-    # This run's database only (its name carries the run's suffix).
-    cleanup = make_mongo_client(config)
-    await cleanup.drop_database(database_name(config, DATABASE_BASE_NAME))
-    await cleanup.close()
+    try:
+        yield RunningService(base_url=f"http://127.0.0.1:{config.http_port}", app=app)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=30)
+        cleanup = make_mongo_client(config)
+        await cleanup.drop_database(database_name(config, DATABASE_BASE_NAME))
+        await cleanup.close()
+
+
+def isolated(config: Config, name: str) -> Config:
+    """``config`` with its own topics, consumer group, database and port."""
+    return config.model_copy(
+        update={
+            "topic_prefix": f"{config.topic_prefix}{name}.",
+            "consumer_group_prefix": f"{config.consumer_group_prefix}{name}-",
+            "mongo_db_suffix": f"{config.mongo_db_suffix}_{name}",
+            "http_port": free_port(),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+async def service(config: Config) -> AsyncIterator[RunningService]:
+    """The reporting service shared by this run's tests."""
+    async with running_service(config) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
@@ -124,3 +147,17 @@ async def publisher(config: Config) -> AsyncIterator[Publisher]:
     await pub.broker.start()
     yield pub
     await pub.broker.stop()
+
+
+@pytest.fixture
+async def own_service(config: Config) -> AsyncIterator[tuple[RunningService, Publisher]]:
+    """A reporting service with its own topics and database, for tests whose assertions
+    depend on seeing only their own events (e.g. the dashboard's chart scales)."""
+    own = isolated(config, uuid4().hex[:6])
+    async with running_service(own) as running:
+        pub = Publisher(own)
+        await pub.broker.start()
+        try:
+            yield running, pub
+        finally:
+            await pub.broker.stop()
