@@ -56,6 +56,17 @@ async def test_a_report_is_classified_alerted_and_readable(stack, pantau_env, sm
             logs = "\n".join(f"--- {s.name}\n{s.log_tail(25)}" for s in stack.values())
             raise AssertionError(f"last read model: {seen.get('last')!r}\n{logs}") from exc
 
+        # Operators see the end-to-end latency of each stage in the services' metrics
+        # (recorded just after the write the read model shows, hence the wait).
+        stages = (("classifier", "classified"), ("reporting", "read_model_classified"))
+        for service, stage in stages:
+
+            async def observed(service: str = service, stage: str = stage) -> float:
+                metrics = (await http.get(f"{stack[service].url}/metrics")).text
+                return _sample(metrics, "pantau_end_to_end_seconds_count", stage=stage)
+
+            assert await wait_for(observed, timeout=10) >= 1
+
     assert doc["classification"]["category"] == "bencana_alam"
     assert doc["classification"]["severity"] in ("high", "critical")
     assert doc["status"] == "new"
@@ -91,3 +102,14 @@ async def test_a_client_retry_maps_to_the_same_report(stack, pantau_env):
 def _alerts(doc):
     alerts = doc["alerts"]
     return alerts.values() if isinstance(alerts, dict) else alerts
+
+
+def _sample(metrics_text: str, name: str, **labels: str) -> float:
+    """The value of the first series ``name`` carrying ``labels`` (0 when absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                return float(sample.value)
+    return 0.0

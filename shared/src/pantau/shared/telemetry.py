@@ -4,6 +4,7 @@ import logging
 import os
 import re
 import sys
+from datetime import UTC, datetime
 
 from prometheus_client import Counter, Histogram
 from pythonjsonlogger.json import JsonFormatter
@@ -69,3 +70,9 @@ def child_traceparent(parent: str | None) -> str:
 def trace_id(traceparent: str | None) -> str | None:
     match = _TRACEPARENT.match(traceparent or "")
     return match.group(1) if match else None
+
+
+def observe_end_to_end(*, service: str, stage: str, received_at: datetime) -> None:
+    """Record the seconds from intake's receipt of a report to ``stage`` of ``service``."""
+    elapsed = (datetime.now(UTC) - received_at).total_seconds()
+    END_TO_END_SECONDS.labels(service, stage).observe(max(elapsed, 0.0))

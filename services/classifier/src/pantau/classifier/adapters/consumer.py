@@ -15,6 +15,7 @@ from pantau.classifier.core import Classification, ReportInput, Ruleset, classif
 from pantau.shared.events import ReportClassified, ReportSubmitted
 from pantau.shared.kafka import MessageProcessor, publish_event, subscriber_options
 from pantau.shared.settings import KafkaSettings
+from pantau.shared.telemetry import observe_end_to_end
 from pantau.shared.validation import parse_event
 
 REPORTS_CLASSIFIED = Counter(
@@ -70,6 +71,9 @@ def make_handler(
         REPORTS_CLASSIFIED.labels(
             result.category.value, result.severity.value, result.rules_version
         ).inc()
+        observe_end_to_end(
+            service="classifier", stage="classified", received_at=event.data.received_at
+        )
 
     return handle
 

@@ -29,7 +29,7 @@ from pantau.shared.kafka import (
     PermanentError,
     subscriber_options,
 )
-from pantau.shared.telemetry import MESSAGE_RETRIES, MESSAGES_PROCESSED
+from pantau.shared.telemetry import MESSAGE_RETRIES, MESSAGES_PROCESSED, observe_end_to_end
 from pantau.shared.validation import ContractValidationError, parse_event
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,12 @@ class BatchProjector:
         for record in records:
             if record not in invalid:
                 MESSAGES_PROCESSED.labels(SERVICE, record.topic, "ok").inc()
+        for event in events:
+            if isinstance(event, ReportSubmitted | ReportClassified):
+                stage = "submitted" if isinstance(event, ReportSubmitted) else "classified"
+                observe_end_to_end(
+                    service=SERVICE, stage=f"read_model_{stage}", received_at=event.data.received_at
+                )
         # Parsing fails again there and the shared processor dead-letters them at once.
         await self._one_by_one(tuple(invalid))
 
