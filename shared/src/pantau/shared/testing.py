@@ -49,20 +49,12 @@ def classified(
     severity: Severity = Severity.HIGH,
     rules_version: str = "test-1",
 ) -> ReportClassified:
-    s = (source or submitted()).data
+    report = (source or submitted()).data
     return ReportClassified.create(
         producer="classifier",
-        subject=s.report_id,
-        data=ReportClassifiedData(
-            report_id=s.report_id,
-            region=s.region,
-            tps=s.tps,
-            channel=s.channel,
-            occurred_at=s.occurred_at,
-            received_at=s.received_at,
-            title=s.title,
-            description=s.description,
-            location=s.location,
+        subject=report.report_id,
+        data=ReportClassifiedData.for_report(
+            report,
             category=category,
             severity=severity,
             confidence=0.9,

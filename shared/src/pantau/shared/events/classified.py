@@ -5,12 +5,12 @@ notifier can alert without reading another topic.
 """
 
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import AwareDatetime, Field
 
 from pantau.shared.envelope import Contract, Event
-from pantau.shared.events.submitted import Channel, Location, RegionRef
+from pantau.shared.events.submitted import Channel, Location, RegionRef, ReportSubmittedData
 
 
 class Category(StrEnum):
@@ -61,6 +61,23 @@ class ReportClassifiedData(Contract):
     explanation: str = Field(description="Which signals fired, in Indonesian.")
     rules_version: str
     classified_at: AwareDatetime
+
+    @classmethod
+    def for_report(cls, report: ReportSubmittedData, **classification: Any) -> Self:
+        """The classified payload of ``report``: its public fields, never its reporter
+        identity, plus ``classification`` (category, severity, ... classified_at)."""
+        return cls(
+            report_id=report.report_id,
+            region=report.region,
+            tps=report.tps,
+            channel=report.channel,
+            occurred_at=report.occurred_at,
+            received_at=report.received_at,
+            title=report.title,
+            description=report.description,
+            location=report.location,
+            **classification,
+        )
 
 
 class ReportClassified(Event):

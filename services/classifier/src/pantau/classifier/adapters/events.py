@@ -21,21 +21,12 @@ def report_input(event: ReportSubmitted) -> ReportInput:
 
 def classified_event(event: ReportSubmitted, result: Classification) -> ReportClassified:
     """The ``report.classified`` event for one classified submission."""
-    s = event.data
     return ReportClassified.create(
         producer=SERVICE,
-        subject=s.report_id,
+        subject=event.data.report_id,
         event_id=uuid.uuid5(_EVENT_NAMESPACE, f"{event.event_id}:{result.rules_version}"),
-        data=ReportClassifiedData(
-            report_id=s.report_id,
-            region=s.region,
-            tps=s.tps,
-            channel=s.channel,
-            occurred_at=s.occurred_at,
-            received_at=s.received_at,
-            title=s.title,
-            description=s.description,
-            location=s.location,
+        data=ReportClassifiedData.for_report(
+            event.data,
             category=result.category,
             secondary_categories=list(result.secondary_categories),
             severity=result.severity,
