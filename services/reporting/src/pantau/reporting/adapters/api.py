@@ -188,16 +188,20 @@ def export_router(*, config: Config, store: ReportStore) -> APIRouter:
     router = APIRouter(prefix="/v1/reports", tags=["reports"])
     Reader = Annotated[Principal, Depends(reader_auth(config))]
 
+    def matching(principal: Principal, params: ListParams) -> Any:
+        """The caller's reports that match ``params``, newest first, for export."""
+        return store.stream(
+            filter_=query_filter(params.for_principal(principal)),
+            sort=sort_spec(SortOrder.NEWEST),
+            projection=EXPORT_PROJECTION,
+        )
+
     @router.get("/export.csv", summary="Export reports as CSV")
     async def export_csv(
         principal: Reader, params: Annotated[ListParams, Depends()]
     ) -> StreamingResponse:
         """Every report matching the filters as CSV, streamed (constant memory)."""
-        cursor = store.stream(
-            filter_=query_filter(params.for_principal(principal)),
-            sort=sort_spec(SortOrder.NEWEST),
-            projection=EXPORT_PROJECTION,
-        )
+        cursor = matching(principal, params)
         return StreamingResponse(
             _csv_chunks(cursor),
             media_type="text/csv; charset=utf-8",
@@ -209,11 +213,7 @@ def export_router(*, config: Config, store: ReportStore) -> APIRouter:
         principal: Reader, params: Annotated[ListParams, Depends()]
     ) -> StreamingResponse:
         """Every report matching the filters as a GeoJSON FeatureCollection, streamed."""
-        cursor = store.stream(
-            filter_=query_filter(params.for_principal(principal)),
-            sort=sort_spec(SortOrder.NEWEST),
-            projection=EXPORT_PROJECTION,
-        )
+        cursor = matching(principal, params)
         return StreamingResponse(
             _geojson_chunks(cursor),
             media_type="application/geo+json",
