@@ -329,3 +329,15 @@ def test_external_infra_starts_only_the_smtp_sink(tmp_path: Path, infra: Infra) 
     env = launcher.service_env(config.services[0])
     assert env["PANTAU_KAFKA_BOOTSTRAP"] == infra.kafka_bootstrap
     assert env["PANTAU_MONGO_URL"] == infra.mongo_url
+
+
+def test_kafka_storage_formats_with_a_cluster_id_that_starts_with_a_dash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cluster_id = "-" + "A" * 21  # base64url ids start with "-" once in 64
+    monkeypatch.setattr("pantau.localstack.launcher.new_cluster_id", lambda: cluster_id)
+    config = _config(tmp_path / "var")
+    config.log_file("kafka").parent.mkdir(parents=True)
+    Launcher(config)._prepare_kafka()
+    meta = (config.kafka_data_dir / "meta.properties").read_text()
+    assert f"cluster.id={cluster_id}" in meta

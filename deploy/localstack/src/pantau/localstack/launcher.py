@@ -291,8 +291,9 @@ class Launcher:
                 "format",
                 "--standalone",
                 "--ignore-formatted",
-                "-t",
-                new_cluster_id(),
+                # One argument with "=": a base64url id may start with "-", which the
+                # tool's parser would otherwise read as an option (1 start in 64 failed).
+                f"--cluster-id={new_cluster_id()}",
                 "-c",
                 str(config.kafka_properties),
             ],
