@@ -41,3 +41,24 @@ def test_one_variable_alone_is_not_enough(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("PANTAU_MONGO_URL", raising=False)
 
     assert testing._infra_from_env() is None
+
+
+def test_free_port_never_hands_out_the_same_port_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    offered = iter([50001, 50001, 50002])  # the OS offers a just-closed port again
+
+    class FakeSocket:
+        def __enter__(self) -> "FakeSocket":
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def bind(self, address: tuple[str, int]) -> None:
+            self.port = next(offered)
+
+        def getsockname(self) -> tuple[str, int]:
+            return ("127.0.0.1", self.port)
+
+    monkeypatch.setattr(testing, "_HANDED_OUT_PORTS", set())
+    monkeypatch.setattr(testing.socket, "socket", FakeSocket)
+    assert [testing.free_port(), testing.free_port()] == [50001, 50002]
