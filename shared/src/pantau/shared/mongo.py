@@ -13,6 +13,7 @@ def make_mongo_client(settings: MongoSettings, **kwargs: Any) -> AsyncMongoClien
     return AsyncMongoClient(
         settings.mongo_url,
         serverSelectionTimeoutMS=kwargs.pop("serverSelectionTimeoutMS", 3000),
+        socketTimeoutMS=kwargs.pop("socketTimeoutMS", settings.mongo_socket_timeout_ms),
         tz_aware=True,
         **kwargs,
     )

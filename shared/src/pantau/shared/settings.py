@@ -56,6 +56,15 @@ class MongoSettings(PantauSettings):
     mongo_db_suffix: str = Field(
         "", description="Appended to every database name; tests use a unique one per run."
     )
+    mongo_socket_timeout_ms: int = Field(
+        30_000,
+        ge=1_000,
+        description=(
+            "Longest wait for one store operation's reply. A stalled operation then fails "
+            "as a network timeout, which consumers retry as transient, instead of holding "
+            "its partition forever."
+        ),
+    )
 
 
 class AuthSettings(PantauSettings):
