@@ -9,6 +9,8 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from pantau.shared.telemetry import refresh_consumer_lag
+
 ReadinessCheck = Callable[[], Awaitable[bool]]
 CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -37,6 +39,7 @@ def ops_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:
+        await refresh_consumer_lag()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

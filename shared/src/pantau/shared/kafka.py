@@ -20,6 +20,9 @@ from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlread
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from opentelemetry import trace
+from prometheus_client import REGISTRY
 from pymongo.errors import ConnectionFailure
 
 from pantau.shared import envelope as env
@@ -30,9 +33,16 @@ from pantau.shared.telemetry import (
     MESSAGE_RETRIES,
     MESSAGES_PROCESSED,
     PROCESSING_SECONDS,
-    child_traceparent,
+    track_consumer_lag,
 )
 from pantau.shared.topics import Topics
+from pantau.shared.tracing import (
+    batch_tracing,
+    consume_span,
+    kafka_headers_for,
+    mark_failed,
+    publish_span,
+)
 from pantau.shared.validation import ContractValidationError
 
 log = logging.getLogger(__name__)
@@ -58,15 +68,28 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def make_broker(settings: KafkaSettings, *, client_id: str, **kwargs: Any) -> KafkaBroker:
-    """A broker whose producer waits for all in-sync replicas and never duplicates on retry."""
-    return KafkaBroker(
+    """A broker whose producer waits for all in-sync replicas and never duplicates on retry.
+
+    Batch subscribers get a trace span per record (``tracing.batch_tracing``). It exports
+    FastStream's own metrics (``faststream_*``, labelled ``app_name`` =
+    ``client_id``) and its consumers' lag (``pantau_consumer_lag``, read at scrape time).
+    """
+    middlewares = (
+        KafkaPrometheusMiddleware(registry=REGISTRY, app_name=client_id),
+        batch_tracing(client_id),
+        *kwargs.pop("middlewares", ()),
+    )
+    broker = KafkaBroker(
         settings.kafka_bootstrap,
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
         request_timeout_ms=10_000,
+        middlewares=middlewares,
         **kwargs,
     )
+    track_consumer_lag(broker, service=client_id)
+    return broker
 
 
 def subscriber_options(settings: KafkaSettings, *, service: str) -> dict[str, Any]:
@@ -105,17 +128,15 @@ async def publish_event(
     key: str,
     traceparent: str | None = None,
 ) -> None:
-    """Publish and wait for the broker's acknowledgement (acks=all)."""
-    await broker.publish(
-        event.to_bytes(),
-        topic=topic,
-        key=key.encode(),
-        headers={
-            env.HEADER_EVENT_TYPE: event.type,
-            env.HEADER_TRACEPARENT: child_traceparent(traceparent),
-            "content-type": "application/json",
-        },
-    )
+    """Publish and wait for the broker's acknowledgement (acks=all), in a producer span
+    whose W3C trace context travels in the headers. ``traceparent`` is only a fallback
+    parent for callers outside any span."""
+    with publish_span(topic, traceparent=traceparent) as span:
+        span.set_attribute("pantau.event_type", event.type)
+        span.set_attribute("pantau.subject", event.subject)
+        await broker.publish(
+            event.to_bytes(), topic=topic, key=key.encode(), headers=kafka_headers_for(event)
+        )
 
 
 Handler = Callable[[bytes, Mapping[str, str]], Awaitable[None]]
@@ -143,8 +164,16 @@ class MessageProcessor:
         self._sleep = sleep
 
     async def process(self, msg: KafkaMessage, handler: Handler) -> None:
+        """Handle ``msg`` inside one consumer span that continues its producer's trace, so
+        whatever the handler logs or publishes belongs to the same trace."""
         topic = msg.raw_message.topic  # type: ignore[union-attr]
         headers = dict(msg.headers)
+        with consume_span(service=self._service, topic=topic, headers=headers, raw=msg.raw_message):
+            await self._process(msg, handler, topic, headers)
+
+    async def _process(
+        self, msg: KafkaMessage, handler: Handler, topic: str, headers: dict[str, str]
+    ) -> None:
         started = time.perf_counter()
         attempt = 0
         while True:
@@ -181,6 +210,7 @@ class MessageProcessor:
         exc: BaseException,
         attempts: int,
     ) -> None:
+        mark_failed(trace.get_current_span(), exc, description="sent to the DLQ")
         raw = msg.raw_message
         dlq_headers = {
             **headers,

@@ -1,7 +1,7 @@
 """Factories for valid sample events, shared by every service's tests."""
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from pantau.shared.envelope import utcnow
@@ -15,6 +15,9 @@ from pantau.shared.events import (
     ReportSubmittedData,
     Severity,
 )
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 SAMPLE_REGION = "32.01.01"  # Cibinong, Kabupaten Bogor, Jawa Barat
 SAMPLE_TEXT = "Banjir setinggi 1 meter merendam TPS 05, pemungutan suara ditunda."
@@ -64,3 +67,20 @@ def classified(
             classified_at=utcnow(),
         ),
     )
+
+
+def span_recorder() -> "InMemorySpanExporter":
+    """An in-memory exporter of every span this process finishes from now on (installs
+    the SDK tracer provider if none is set yet). Call ``.clear()`` between tests."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter

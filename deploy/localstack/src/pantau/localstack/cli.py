@@ -65,7 +65,7 @@ def _print_status(rows: list[ComponentStatus]) -> None:
     table = Table(title="Pantau local stack", title_justify="left")
     for column in ("part", "state", "pid", "address", "log"):
         table.add_column(column, overflow="fold")
-    colours = {"healthy": "green", "external": "green", "stopped": "dim"}
+    colours = {"healthy": "green", "external": "green", "stopped": "dim", "not installed": "yellow"}
     for row in rows:
         colour = colours.get(row.state, "red")
         table.add_row(

@@ -33,6 +33,7 @@ from pantau.localstack.config import (
     ensure_env_file,
     new_cluster_id,
     render_log4j2_yaml,
+    render_prometheus_config,
     render_server_properties,
 )
 from pantau.localstack.errors import StackError
@@ -119,6 +120,49 @@ class Launcher:
 
     def service_components(self) -> list[Component]:
         return [self._service(spec) for spec in self.config.services]
+
+    def prometheus_binary(self) -> str | None:
+        """The Prometheus server to run (``prometheus`` on PATH, e.g. Debian's), or None."""
+        configured = self.config.prometheus_binary
+        if configured:
+            return configured if Path(configured).is_file() else shutil.which(configured)
+        return shutil.which("prometheus")
+
+    def monitoring_components(self) -> list[Component]:
+        """Prometheus scraping the services, when one is installed and there are services."""
+        if not self.service_components() or not self.prometheus_binary():
+            return []
+        return [self._prometheus()]
+
+    def _prometheus_missing(self) -> bool:
+        return bool(self.service_components()) and not self.prometheus_binary()
+
+    def _prometheus(self) -> Component:
+        config = self.config
+        binary = self.prometheus_binary() or "prometheus"
+
+        def prepare() -> list[str]:
+            config.prometheus_data_dir.mkdir(parents=True, exist_ok=True)
+            config.prometheus_config.write_text(render_prometheus_config(config))
+            return [
+                binary,
+                f"--config.file={config.prometheus_config}",
+                f"--storage.tsdb.path={config.prometheus_data_dir}",
+                "--storage.tsdb.retention.time=7d",
+                f"--web.listen-address={config.host}:{config.prometheus_port}",
+                "--web.enable-lifecycle",
+            ]
+
+        return Component(
+            name="prometheus",
+            kind="monitoring",
+            address=config.prometheus_url,
+            ports=((config.prometheus_port, "Prometheus"),),
+            probe=lambda: health.http_ready(f"{config.prometheus_url}/-/ready"),
+            prepare=prepare,
+            start_timeout=60.0,
+            stop_grace=15.0,
+        )
 
     def _kafka(self) -> Component:
         config = self.config
@@ -398,14 +442,21 @@ class Launcher:
             try:
                 infra = self.infra_components()
                 services = self.service_components() if include_services else []
+                monitoring = self.monitoring_components() if include_services else []
+                if include_services and self._prometheus_missing():
+                    self.console.print(
+                        "[yellow]Prometheus is not installed; starting the stack without it "
+                        "(apt-get install prometheus, or put `prometheus` on PATH).[/]"
+                    )
                 # Fail on a missing tool or a busy port before a long first fetch.
-                self._preflight(infra + services)
+                self._preflight(infra + services + monitoring)
                 if not config.uses_external_infra:
                     self.fetch()
                 else:
                     self._check_external()
                 self._start_phase(infra, started)
                 self._start_phase(services, started)
+                self._start_phase(monitoring, started)
             except BaseException:
                 if started:
                     names = ", ".join(part.name for part in started)
@@ -513,7 +564,8 @@ class Launcher:
         return outcome
 
     def _stop_order(self) -> list[tuple[str, float]]:
-        known = [(part.name, part.stop_grace) for part in self.service_components()]
+        known = [("prometheus", 15.0)]
+        known += [(part.name, part.stop_grace) for part in self.service_components()]
         known += [("smtp", 5.0), ("kafka", 30.0), ("ferretdb", 10.0), ("mongod", 20.0)]
         names = {name for name, _ in known}
         # Pid files of parts no longer configured (e.g. a service list that changed) go first.
@@ -557,6 +609,11 @@ class Launcher:
         parts = self.infra_components()
         if include_services:
             parts += self.service_components()
+            parts += self.monitoring_components()
+            if self._prometheus_missing():
+                rows.append(
+                    ComponentStatus("prometheus", "monitoring", "not installed", None, "–", None)
+                )
         for part in parts:
             record = procs.read_record(config.pid_file(part.name))
             alive = record is not None and procs.is_ours(record)
@@ -611,7 +668,9 @@ class Launcher:
     def _follow(
         self, offsets: dict[Path, int], *, include_services: bool, stop: threading.Event
     ) -> int:
-        parts = self.infra_components() + (self.service_components() if include_services else [])
+        parts = self.infra_components()
+        if include_services:
+            parts += self.service_components() + self.monitoring_components()
         records = {part.name: procs.read_record(self.config.pid_file(part.name)) for part in parts}
         while not stop.is_set():
             for part in parts:

@@ -16,7 +16,7 @@ from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 
 from pantau.notifier.adapters.outbound.http_channels import TelegramSender, WebhookSender
-from pantau.notifier.adapters.outbound.kafka import KafkaAlertPublisher
+from pantau.notifier.adapters.outbound.kafka import AlertedLatency, KafkaAlertPublisher
 from pantau.notifier.adapters.outbound.mongo import MongoLedger
 from pantau.notifier.adapters.outbound.routes_file import DirectorySource
 from pantau.notifier.adapters.outbound.smtp import SmtpSender
@@ -26,6 +26,7 @@ from pantau.notifier.adapters.outbound.state import (
     MongoGroups,
     MongoSilences,
 )
+from pantau.notifier.adapters.outbound.traced import TracedSender
 from pantau.notifier.config import DATABASE, Config
 from pantau.notifier.core.delivery import DeliveryEngine, RetryPolicy
 from pantau.notifier.core.models import ChannelKind
@@ -65,6 +66,7 @@ class Components:
     directory_store: MongoDirectoryStore
     http: httpx.AsyncClient
     overrides: Overrides
+    alerted: AlertedLatency = field(default_factory=AlertedLatency)
     _escalations_checked: float = 0.0
 
     async def ensure_indexes(self) -> None:
@@ -149,11 +151,15 @@ def build_components(
         path=config.notifier_routes_file, default_email_to=config.alert_email_recipients
     )
     http = httpx.AsyncClient(timeout=config.http_timeout_seconds, follow_redirects=False)
-    senders = {**build_senders(config, http=http), **overrides.senders}
+    senders = {
+        kind: TracedSender(sender)
+        for kind, sender in {**build_senders(config, http=http), **overrides.senders}.items()
+    }
+    alerted = AlertedLatency()
     engine = DeliveryEngine(
         ledger=ledger,
         senders=senders,
-        publisher=KafkaAlertPublisher(broker=broker, topic=config.topics.alerts),
+        publisher=KafkaAlertPublisher(broker=broker, topic=config.topics.alerts, alerted=alerted),
         clock=overrides.clock,
         sleep=overrides.sleep,
         policy=RetryPolicy(
@@ -204,4 +210,5 @@ def build_components(
         directory_store=MongoDirectoryStore(db),
         http=http,
         overrides=overrides,
+        alerted=alerted,
     )

@@ -24,6 +24,7 @@ from pantau.shared.health import asyncapi_router, ops_router
 from pantau.shared.http import bearer_auth, install_problem_handlers
 from pantau.shared.kafka import ensure_topics, make_broker
 from pantau.shared.mongo import make_mongo_client, ping
+from pantau.shared.tracing import instrument_http
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,9 @@ def create_app(config: Config | None = None, *, overrides: Overrides | None = No
     late = _Late()
 
     async def handle(report: ReportFacts) -> None:
-        await late.get().notifier.handle_report(report)
+        components = late.get()
+        components.alerted.remember(report.report_id, report.received_at)
+        await components.notifier.handle_report(report)
 
     async def handle_status(event: ReportStatusChanged) -> None:
         if event.data.status == ReportStatus.NEW:
@@ -140,4 +143,5 @@ def create_app(config: Config | None = None, *, overrides: Overrides | None = No
     app.include_router(routes_router(components=late.get, operator_auth=operator_auth))
     app.include_router(asyncapi_router(broker, title="Pantau notifier", version="0.1.0"))
 
+    instrument_http(app)
     return app

@@ -24,6 +24,7 @@ from pantau.shared.http import install_problem_handlers
 from pantau.shared.identity import IdentityCipher
 from pantau.shared.kafka import ensure_topics, make_broker
 from pantau.shared.mongo import database_name, make_mongo_client, ping
+from pantau.shared.tracing import instrument_http
 
 log = logging.getLogger(__name__)
 
@@ -90,4 +91,5 @@ def create_app(config: Config) -> FastAPI:
 
     app.include_router(asyncapi_router(broker, title="Pantau reporting", version="0.1.0"))
 
+    instrument_http(app)
     return app

@@ -1,0 +1,270 @@
+"""OpenTelemetry tracing: W3C trace context from the HTTP request through every Kafka hop.
+
+One place for every service:
+
+- ``configure_tracing(service)`` installs the SDK tracer provider (``configure_logging``
+  calls it). Spans are always created, so trace and span ids exist for the logs and the
+  Kafka headers; they are *exported* only when ``PANTAU_TRACE_EXPORTER`` says so
+  (``console``, or ``otlp`` with ``opentelemetry-exporter-otlp-proto-http`` installed and
+  the standard ``OTEL_EXPORTER_OTLP_*`` variables). The default, ``none``, exports
+  nothing and opens no connection.
+- ``instrument_http(app)``: a server span per HTTP request (opentelemetry-instrumentation-
+  fastapi), continuing the caller's ``traceparent``; also the HTTP request metrics.
+- ``kafka_headers_for(event)``: a message's headers, with the current trace context
+  injected by OpenTelemetry's propagator. ``publish_event`` uses it inside a producer
+  span; a publisher on a raw aiokafka producer uses ``record_headers_for(event)``.
+- ``consume_span(...)``: the consumer span of one message, continuing the trace from its
+  headers; ``MessageProcessor`` opens it around every handler.
+- ``batch_tracing(service)``: a FastStream middleware (``make_broker`` installs it) that
+  gives every record of a *batch* subscriber a ``<topic> receive`` span, child of that
+  record's own trace, lasting as long as the batch handler (e.g. reporting's bulk write).
+- ``TraceIdsFilter``: puts ``trace_id`` and ``span_id`` on every log record.
+"""
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from faststream import BaseMiddleware
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from pantau.shared import envelope as env
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from pantau.shared.envelope import Event
+
+TRACER_NAME = "pantau"
+EXPORTER_ENV = "PANTAU_TRACE_EXPORTER"
+EXPORTERS = ("none", "console", "otlp")
+# Operational endpoints are scraped every few seconds; a span each would drown the traces.
+UNTRACED_PATHS = "healthz,readyz,metrics"
+
+log = logging.getLogger(__name__)
+
+
+def configure_tracing(service: str, *, exporter: str | None = None) -> TracerProvider | None:
+    """Install the process's tracer provider once; ``exporter`` defaults to
+    ``PANTAU_TRACE_EXPORTER`` (``none``). Returns None if a provider was already set
+    (e.g. by a test or an OpenTelemetry auto-instrumentation agent)."""
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        return None
+    choice = (exporter or os.environ.get(EXPORTER_ENV) or "none").strip().lower()
+    if choice not in EXPORTERS:
+        raise ValueError(f"{EXPORTER_ENV} must be one of {', '.join(EXPORTERS)}, not {choice!r}")
+    span_exporter = _exporter(choice)
+    # Without an exporter nothing would read a recorded span: spans are then created
+    # unrecorded (cheap), which still gives every hop its own span id for the logs and
+    # headers, and passes the trace on marked "not sampled".
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": f"pantau-{service}"}),
+        sampler=ParentBased(ALWAYS_ON) if span_exporter is not None else ALWAYS_OFF,
+    )
+    if span_exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(span_exporter))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def _exporter(choice: str) -> SpanExporter | None:
+    if choice == "console":
+        return ConsoleSpanExporter(out=sys.stderr)
+    if choice == "otlp":
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
+                OTLPSpanExporter,
+            )
+        except ImportError as exc:
+            raise RuntimeError(
+                f"{EXPORTER_ENV}=otlp needs opentelemetry-exporter-otlp-proto-http installed"
+            ) from exc
+        return OTLPSpanExporter()  # endpoint etc. from the OTEL_EXPORTER_OTLP_* variables
+    return None
+
+
+# Created once: getting a tracer from the SDK is costly. Before a provider is installed
+# this is OpenTelemetry's proxy, which switches to the real tracer once one is.
+_TRACER = trace.get_tracer(TRACER_NAME)
+
+
+def tracer() -> trace.Tracer:
+    return _TRACER
+
+
+def instrument_http(app: "FastAPI") -> None:
+    """A server span per request that continues the caller's W3C ``traceparent``, and
+    request counts and latencies by route (``pantau_http_request*``)."""
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    from pantau.shared.telemetry import HttpMetricsMiddleware
+
+    app.add_middleware(HttpMetricsMiddleware)
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls=UNTRACED_PATHS, exclude_spans=["receive", "send"]
+    )
+
+
+def kafka_headers_for(event: "Event", *, traceparent: str | None = None) -> dict[str, str]:
+    """The headers of ``event``'s Kafka message: its type, content type and the current
+    trace context (``traceparent``/``tracestate``). With no active span, ``traceparent``
+    (a W3C header received from elsewhere) is passed on instead, if given."""
+    headers = {env.HEADER_EVENT_TYPE: event.type, "content-type": "application/json"}
+    if not trace.get_current_span().get_span_context().is_valid and traceparent:
+        propagate.inject(headers, context=extract({env.HEADER_TRACEPARENT: traceparent}))
+    else:
+        propagate.inject(headers)
+    return headers
+
+
+def record_headers_for(
+    event: "Event", *, traceparent: str | None = None
+) -> list[tuple[str, bytes]]:
+    """``kafka_headers_for`` in aiokafka's form, for a raw ``AIOKafkaProducer.send``."""
+    return [(k, v.encode()) for k, v in kafka_headers_for(event, traceparent=traceparent).items()]
+
+
+def extract(headers: Mapping[str, str]) -> otel_context.Context:
+    """The trace context carried by ``headers`` (empty if none)."""
+    return propagate.extract(headers)
+
+
+@contextlib.contextmanager
+def publish_span(topic: str, *, traceparent: str | None = None) -> Iterator[Span]:
+    """The producer span of one publish, current while it runs. Child of the current
+    span; with none, of ``traceparent`` if given; else a new trace."""
+    parent = None
+    if not trace.get_current_span().get_span_context().is_valid and traceparent:
+        parent = extract({env.HEADER_TRACEPARENT: traceparent})
+    with tracer().start_as_current_span(
+        f"{topic} publish",
+        context=parent,
+        kind=SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": topic,
+        },
+    ) as span:
+        yield span
+
+
+@contextlib.contextmanager
+def consume_span(
+    *, service: str, topic: str, headers: Mapping[str, str], raw: Any
+) -> Iterator[Span]:
+    """The consumer span of one message, continuing the trace in its headers."""
+    attributes = _message_attributes(service=service, topic=topic, raw=raw, operation="process")
+    with tracer().start_as_current_span(
+        f"{topic} process",
+        context=extract(headers),
+        kind=SpanKind.CONSUMER,
+        attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=True,
+    ) as span:
+        yield span
+
+
+def _message_attributes(*, service: str, topic: str, raw: Any, operation: str) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "messaging.system": "kafka",
+        "messaging.operation.type": operation,
+        "messaging.destination.name": topic,
+        "pantau.service": service,
+    }
+    partition, offset = getattr(raw, "partition", None), getattr(raw, "offset", None)
+    if isinstance(partition, int):
+        attributes["messaging.destination.partition.id"] = str(partition)
+    if isinstance(offset, int):
+        attributes["messaging.kafka.offset"] = offset
+    return attributes
+
+
+def record_trace_headers(record: Any) -> dict[str, str]:
+    """An aiokafka record's headers as text (undecodable bytes replaced)."""
+    return {k: v.decode(errors="replace") for k, v in (getattr(record, "headers", None) or ())}
+
+
+@contextlib.contextmanager
+def receive_spans(*, service: str, records: Sequence[Any]) -> Iterator[list[Span]]:
+    """One ``<topic> receive`` span per record, each continuing that record's trace and
+    lasting while the block runs (the batch's shared work); failed if the block raises."""
+    spans = [
+        tracer().start_span(
+            f"{record.topic} receive",
+            context=extract(record_trace_headers(record)),
+            kind=SpanKind.CONSUMER,
+            attributes=_message_attributes(
+                service=service, topic=record.topic, raw=record, operation="receive"
+            ),
+        )
+        for record in records
+    ]
+    try:
+        yield spans
+    except BaseException as exc:
+        for span in spans:
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+        raise
+    finally:
+        for span in spans:
+            span.end()
+
+
+class BatchTracingMiddleware(BaseMiddleware):  # type: ignore[type-arg]
+    """``receive_spans`` around a batch subscriber's handler; single messages pass through
+    (``MessageProcessor`` gives those their span)."""
+
+    def __init__(self, msg: Any, /, *, context: Any, service: str) -> None:
+        super().__init__(msg, context=context)
+        self._service = service
+
+    async def consume_scope(self, call_next: Any, msg: Any) -> Any:
+        raw = getattr(msg, "raw_message", None)
+        if not isinstance(raw, tuple):
+            return await call_next(msg)
+        with receive_spans(service=self._service, records=raw):
+            return await call_next(msg)
+
+
+def batch_tracing(service: str) -> Callable[..., BatchTracingMiddleware]:
+    """The FastStream middleware factory of ``BatchTracingMiddleware`` for ``service``."""
+
+    def factory(msg: Any, /, *, context: Any) -> BatchTracingMiddleware:
+        return BatchTracingMiddleware(msg, context=context, service=service)
+
+    return factory
+
+
+def mark_failed(span: Span, exc: BaseException, *, description: str) -> None:
+    """Record that the span's work failed for good (sent to a DLQ, dead-lettered)."""
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, description))
+
+
+def current_ids() -> tuple[str, str] | None:
+    """The current trace and span ids as W3C hex, or None outside any span."""
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid:
+        return None
+    return trace.format_trace_id(ctx.trace_id), trace.format_span_id(ctx.span_id)
+
+
+class TraceIdsFilter(logging.Filter):
+    """Adds ``trace_id`` and ``span_id`` to records logged inside a span."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ids = current_ids()
+        if ids is not None:
+            record.trace_id, record.span_id = ids
+        return True
