@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from pantau.intake.adapters.kafka import KafkaReportPublisher, build_broker
+from pantau.intake.adapters.kafka import KafkaReportPublisher
 from pantau.intake.config import Config
 from pantau.localstack.testing import wait_for
 from pantau.shared.testing import submitted
@@ -21,7 +21,7 @@ def config(pantau_env: dict[str, str]) -> Config:
 
 
 async def test_stop_waits_for_in_flight_publishes(config: Config) -> None:
-    publisher = KafkaReportPublisher(config=config, broker=build_broker(config))
+    publisher = KafkaReportPublisher(config=config)
     await publisher.start(wait=10)
     assert publisher.connected
     events = [submitted() for _ in range(200)]

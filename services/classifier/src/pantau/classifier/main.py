@@ -6,11 +6,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from pantau.classifier.adapters.consumer import register_consumer
+from pantau.classifier.adapters.consumer import ClassifiedProducer, register_consumer
 from pantau.classifier.config import SERVICE, Config
 from pantau.classifier.core import Ruleset, load_rules
 from pantau.shared.health import asyncapi_router, ops_router
 from pantau.shared.kafka import ensure_topics, make_broker
+from pantau.shared.tracing import instrument_http
 
 
 def create_app(config: Config | None = None, *, rules: Ruleset | None = None) -> FastAPI:
@@ -21,11 +22,13 @@ def create_app(config: Config | None = None, *, rules: Ruleset | None = None) ->
     """
     config = config or Config()  # type: ignore[call-arg]
     ruleset = rules or load_rules(config.classifier_rules_file)
-    # Big producer batches: with idempotence one request is in flight per broker, so
-    # throughput is batch size over round-trip time.
-    broker = make_broker(config, client_id=SERVICE, linger_ms=10, max_batch_size=1024 * 1024)
+    # The broker consumes and dead-letters; classified events go out through their own
+    # producer (``adapters.consumer.ClassifiedProducer``), pipelined per batch.
+    broker = make_broker(config, client_id=SERVICE)
+    producer = ClassifiedProducer(config, client_id=SERVICE)
     register_consumer(
         broker=broker,
+        producer=producer,
         settings=config,
         service=SERVICE,
         rules=lambda: ruleset,
@@ -39,11 +42,15 @@ def create_app(config: Config | None = None, *, rules: Ruleset | None = None) ->
         # garbage collector from re-scanning them on every full collection.
         gc.freeze()
         await ensure_topics(config.kafka_bootstrap, config.topics.all_with_partitions())
-        await broker.start()
+        await producer.start()
         try:
-            yield
+            await broker.start()
+            try:
+                yield
+            finally:
+                await broker.stop()  # the consumer first: its last batch still publishes
         finally:
-            await broker.stop()
+            await producer.stop()
 
     app = FastAPI(
         title="Pantau classifier",
@@ -59,4 +66,5 @@ def create_app(config: Config | None = None, *, rules: Ruleset | None = None) ->
     app.include_router(ops_router({"kafka": broker_ready}))
     app.include_router(asyncapi_router(broker, title="Pantau classifier", version="0.1.0"))
 
+    instrument_http(app)
     return app

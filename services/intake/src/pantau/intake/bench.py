@@ -255,6 +255,18 @@ async def _messages_on(bootstrap: str, topic: str) -> int:
         await consumer.stop()
 
 
+async def _delete_topics(bootstrap: str, names: list[str]) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        await admin.delete_topics([name for name in names if name in existing])
+    finally:
+        await admin.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start intake, run the four measurements ``--runs`` times, print the medians."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -405,7 +417,12 @@ def main(argv: list[str] | None = None) -> int:
             server.kill()
 
     warmup_and_accepted = sum(r["_accepted_total"] for r in runs)
-    on_topic = asyncio.run(_messages_on(bootstrap, Topics(prefix=prefix).submitted))
+    topics = Topics(prefix=prefix)
+    try:
+        on_topic = asyncio.run(_messages_on(bootstrap, topics.submitted))
+    finally:
+        # The broker is shared: the run's own topics go once they are counted.
+        asyncio.run(_delete_topics(bootstrap, list(topics.all_with_partitions())))
     keys = (
         "noop_rps",
         "accepted_per_s",

@@ -18,13 +18,14 @@ from pantau.intake.adapters.schemas import ProblemDetail
 from pantau.intake.adapters.sms import ReplayGuard, SmsIn, sms_router
 from pantau.intake.config import Config
 from pantau.intake.core.intake import Intake, ReportPublisherPort, ReportSealer
-from pantau.intake.core.models import ReportBatchIn
+from pantau.intake.core.models import PublicReportIn, ReportBatchIn, ReportIn
 from pantau.intake.core.rules import TimeWindow
 from pantau.shared.auth import Role
 from pantau.shared.envelope import utcnow
 from pantau.shared.health import asyncapi_router, ops_router
 from pantau.shared.http import bearer_auth, install_problem_handlers
 from pantau.shared.identity import IdentityCipher
+from pantau.shared.tracing import instrument_http
 
 KIB = 1024
 BODY_CAPS = {
@@ -68,7 +69,7 @@ def create_app(
     ``publisher`` replaces the Kafka publisher in unit tests.
     """
     broker = build_broker(config)
-    publisher = publisher or KafkaReportPublisher(config=config, broker=broker)
+    publisher = publisher or KafkaReportPublisher(config=config)
     intake = Intake(
         sealer=ReportSealer(cipher=IdentityCipher(config.identity_keys.get_secret_value())),
         publisher=publisher,
@@ -136,6 +137,7 @@ def create_app(
     )
     app.state.publisher = publisher
     app.state.intake = intake
+    instrument_http(app)
     return app
 
 
@@ -160,7 +162,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for model in (ReportBatchIn, ProblemDetail, SmsIn):
+    for model in (ReportIn, PublicReportIn, ReportBatchIn, ProblemDetail, SmsIn):
         generated = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for name, sub in generated.pop("$defs", {}).items():
             components.setdefault(name, sub)

@@ -1,11 +1,21 @@
 """The FastStream subscriber of ``report.submitted``: batches in, one classified event
-out per report, each record through ``MessageProcessor`` (retry, then DLQ)."""
+out per report, each record through ``MessageProcessor`` (retry, then DLQ).
+
+Records of a batch are handled one after another without waiting for Kafka: each
+handler appends its classified event to the producer's batches and hands back the
+delivery future; the batch then waits for all of them at once, and only then returns
+(so the offsets are committed only once every classified event is acknowledged). A
+delivery that fails fails the batch, which is redelivered; the classified event ids are
+deterministic, so a repeat is harmless.
+"""
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import RecordMetadata
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import Counter
@@ -13,9 +23,10 @@ from prometheus_client import Counter
 from pantau.classifier.adapters.events import classified_event, partition_key, report_input
 from pantau.classifier.core import Classification, ReportInput, Ruleset, classify
 from pantau.shared.events import ReportClassified, ReportSubmitted
-from pantau.shared.kafka import MessageProcessor, publish_event, subscriber_options
+from pantau.shared.kafka import MessageProcessor, TransientError, subscriber_options
 from pantau.shared.settings import KafkaSettings
 from pantau.shared.telemetry import observe_end_to_end
+from pantau.shared.tracing import record_headers_for
 from pantau.shared.validation import parse_event
 
 REPORTS_CLASSIFIED = Counter(
@@ -25,6 +36,50 @@ REPORTS_CLASSIFIED = Counter(
 )
 
 Classifier = Callable[[ReportInput], Classification]
+
+
+class ClassifiedProducer:
+    """The producer of ``report.classified``: acks=all and idempotent (the settings of
+    ``pantau.shared.kafka.make_broker``), with big batches: with idempotence one request
+    per partition is in flight, so throughput is batch size over round trip. Made in
+    ``start`` because aiokafka needs the running event loop."""
+
+    def __init__(self, settings: KafkaSettings, *, client_id: str) -> None:
+        self._settings = settings
+        self._client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self._settings.kafka_bootstrap,
+            client_id=self._client_id,
+            acks="all",
+            enable_idempotence=True,
+            request_timeout_ms=10_000,
+            linger_ms=10,
+            max_batch_size=1024 * 1024,
+        )
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        """Flush what is pending and disconnect."""
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def send(
+        self, topic: str, value: bytes, *, key: bytes, headers: list[tuple[str, bytes]]
+    ) -> "asyncio.Future[RecordMetadata]":
+        """Append a record to the producer's batches; the future resolves on its ack."""
+        if self._producer is None:
+            raise TransientError("the classified producer is not started")
+        return await self._producer.send(topic, value, key=key, headers=headers)
+
+
+def message_headers(event: ReportClassified, traceparent: str | None) -> list[tuple[str, bytes]]:
+    """The Kafka headers of a classified event: its type and the current trace context
+    (the one place the consumer builds them)."""
+    return record_headers_for(event, traceparent=traceparent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,28 +107,49 @@ def records_of(msg: KafkaMessage) -> list[RecordMessage]:
     ]
 
 
+@dataclass(slots=True)
+class PendingDeliveries:
+    """The classified events of one batch that Kafka has not acknowledged yet."""
+
+    deliveries: list["asyncio.Future[RecordMetadata]"] = field(default_factory=list)
+    outcomes: list[tuple[ReportSubmitted, Classification]] = field(default_factory=list)
+
+    async def settle(self) -> None:
+        """Wait for every acknowledgement (raising the first failure), then count them."""
+        if self.deliveries:
+            await asyncio.gather(*self.deliveries)
+        for event, result in self.outcomes:
+            REPORTS_CLASSIFIED.labels(
+                result.category.value, result.severity.value, result.rules_version
+            ).inc()
+            observe_end_to_end(
+                service="classifier", stage="classified", received_at=event.data.received_at
+            )
+
+
 def make_handler(
-    *, broker: KafkaBroker, settings: KafkaSettings, rules: Callable[[], Ruleset]
+    *,
+    producer: ClassifiedProducer,
+    settings: KafkaSettings,
+    rules: Callable[[], Ruleset],
+    pending: PendingDeliveries,
 ) -> Callable[[bytes, Mapping[str, str]], Any]:
-    """The per-record handler: parse (invalid → DLQ), classify, publish and wait for the ack."""
+    """The per-record handler: parse (invalid → DLQ), classify, hand the classified event
+    to the producer; its acknowledgement is awaited with the batch's (``pending``)."""
     topic = settings.topics.classified
 
     async def handle(body: bytes, headers: Mapping[str, str]) -> None:
         event = parse_event(body, ReportSubmitted)
         result = classify(report_input(event), rules())
-        await publish_event(
-            broker,
-            classified_event(event, result),
-            topic=topic,
-            key=partition_key(event),
-            traceparent=headers.get("traceparent"),
+        out = classified_event(event, result)
+        delivery = await producer.send(
+            topic,
+            out.to_bytes(),
+            key=partition_key(event).encode(),
+            headers=message_headers(out, headers.get("traceparent")),
         )
-        REPORTS_CLASSIFIED.labels(
-            result.category.value, result.severity.value, result.rules_version
-        ).inc()
-        observe_end_to_end(
-            service="classifier", stage="classified", received_at=event.data.received_at
-        )
+        pending.deliveries.append(delivery)
+        pending.outcomes.append((event, result))
 
     return handle
 
@@ -81,6 +157,7 @@ def make_handler(
 def register_consumer(
     *,
     broker: KafkaBroker,
+    producer: ClassifiedProducer,
     settings: KafkaSettings,
     service: str,
     rules: Callable[[], Ruleset],
@@ -88,9 +165,10 @@ def register_consumer(
     batch_timeout_ms: int,
 ) -> None:
     """Subscribe to the submitted topic in batches. A batch is committed only after every
-    record's classified event (or DLQ copy) is acknowledged; a failure rewinds it."""
+    record's classified event (or DLQ copy) is acknowledged; a failure rewinds it.
+
+    ``producer`` is started by the app's lifespan, before the broker."""
     processor = MessageProcessor(broker=broker, settings=settings, service=service)
-    handle = make_handler(broker=broker, settings=settings, rules=rules)
 
     @broker.subscriber(
         settings.topics.submitted,
@@ -102,11 +180,11 @@ def register_consumer(
         **subscriber_options(settings, service=service),
     )
     async def on_submitted(msg: KafkaMessage) -> None:
-        # Records run concurrently so their publishes share producer batches; each one
-        # is independent (a different report or an idempotent repeat of the same one).
-        await asyncio.gather(
-            *(processor.process(rec, handle) for rec in records_of(msg))  # type: ignore[arg-type]
-        )
+        pending = PendingDeliveries()
+        handle = make_handler(producer=producer, settings=settings, rules=rules, pending=pending)
+        for record in records_of(msg):
+            await processor.process(record, handle)  # type: ignore[arg-type]
+        await pending.settle()
 
     # Declared for the AsyncAPI document: what the classifier publishes, and with what key.
     broker.publisher(

@@ -110,11 +110,13 @@ def _find_hits(rules: Ruleset, stems: tuple[str, ...]) -> list[tuple[int, int, i
     hits: list[tuple[int, int, int]] = []
     n = len(stems)
     for i, (unigram_ids, phrases) in found:
-        hits += [(tid, i, i + 1) for tid in unigram_ids]
-        for seq, tid in phrases:
-            end = i + len(seq)
-            if end <= n and stems[i:end] == seq:
-                hits.append((tid, i, end))
+        if unigram_ids:
+            hits += [(tid, i, i + 1) for tid in unigram_ids]
+        if phrases and i + 1 < n:
+            for seq, tid in phrases.get(stems[i + 1], ()):
+                end = i + len(seq)
+                if end <= n and stems[i:end] == seq:
+                    hits.append((tid, i, end))
     return hits
 
 
@@ -194,9 +196,9 @@ def _fires(cond: Condition, m: _Matches) -> bool:
     present = m.present if cond.deniable else m.present_denied
     if cond.any and present.isdisjoint(cond.any):
         return False
-    if any(present.isdisjoint(group) for group in cond.all):
+    if cond.all and any(present.isdisjoint(group) for group in cond.all):
         return False
-    return present.isdisjoint(cond.none)
+    return not cond.none or present.isdisjoint(cond.none)
 
 
 def _evidence(cond: Condition, m: _Matches) -> tuple[str, ...]:

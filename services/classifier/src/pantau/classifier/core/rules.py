@@ -194,6 +194,10 @@ class CompiledCategory:
         return _KINDS[self.slug]
 
 
+_Phrase = tuple[tuple[str, ...], int]
+"""A phrase term: its stems and its term id."""
+
+
 @dataclass(frozen=True, slots=True)
 class Ruleset:
     """Rules ready to apply: the term index, facts, categories and severity signals."""
@@ -209,7 +213,9 @@ class Ruleset:
     severity: tuple[Condition, ...]
     thresholds: ThresholdSpec
     signal_index: dict[int, tuple[tuple[int, int], ...]]
-    term_index: dict[str, tuple[tuple[int, ...], tuple[tuple[tuple[str, ...], int], ...]]]
+    term_index: dict[
+        str, tuple[tuple[int, ...], dict[str, tuple[tuple[tuple[str, ...], int], ...]]]
+    ]
     fact_index: dict[int, tuple[int, ...]]
     """Term id → positions of the facts that list it."""
     quantity_facts: tuple[int, ...]
@@ -218,7 +224,8 @@ class Ruleset:
     """Terms that only severity signals use."""
     category_order: dict[Category, int]
     """Position of each category in the file: ties go to the earlier one."""
-    """First stem → (single-word term ids, (stems, id) of phrases starting with it)."""
+    """First stem → (single-word term ids, second stem → (stems, id) of the phrases
+    starting with those two, in term order)."""
     """Term/fact id → (category index, signal index) of the signals that mention it."""
 
     def category(self, slug: Category) -> CompiledCategory:
@@ -401,10 +408,19 @@ class _Compiler:
             fact_index=_fact_index(facts),
             quantity_facts=tuple(i for i, f in enumerate(facts) if f.minimum_by_unit),
             term_index={
-                stem: (tuple(unigrams.get(stem, ())), tuple(phrases.get(stem, ())))
+                stem: (tuple(unigrams.get(stem, ())), _by_second_stem(phrases.get(stem, [])))
                 for stem in set(unigrams) | set(phrases)
             },
         )
+
+
+def _by_second_stem(phrases: Sequence[_Phrase]) -> dict[str, tuple[_Phrase, ...]]:
+    """Phrases sharing a first stem, grouped by their second (order kept): a text is
+    compared only with the phrases that can still match ("tidak" starts 67 of them)."""
+    grouped: dict[str, list[_Phrase]] = {}
+    for seq, tid in phrases:
+        grouped.setdefault(seq[1], []).append((seq, tid))
+    return {k: tuple(v) for k, v in grouped.items()}
 
 
 def _fact_index(facts: Sequence[Fact]) -> dict[int, tuple[int, ...]]:

@@ -78,6 +78,11 @@ def fold(text: str) -> str:
     return "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
 
 
+def raw_tokens(text: str) -> list[str]:
+    """The raw tokens and clause ends of a text, before any per-token normalisation."""
+    return _RAW_TOKEN.findall(fold(text))
+
+
 def split_raw(raw: str) -> list[str]:
     """Normalise one raw token into words and numbers: "1.200" → 1200, "bannnjir" →
     banjir, "bagi2" → bagi bagi, "tps05" → tps 05."""

@@ -2,14 +2,18 @@
 
 Limits are per process: with N replicas behind a balancer the effective limit is up
 to N times higher, which is acceptable for abuse protection (not for billing).
+
+The asyncio flavour of the library: its in-memory storage expires counters in an
+asyncio task, where the thread flavour starts a ``threading.Timer`` every 10 ms under
+load, and each such thread competes with the event loop for the GIL.
 """
 
 import math
 import time
 
 from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from pantau.shared.http import Problem
 
@@ -24,11 +28,11 @@ class RateLimit:
         # keeps one timestamp per request, which grows with the limit.
         self._limiter = SlidingWindowCounterRateLimiter(storage or MemoryStorage())
 
-    def check(self, key: str) -> None:
+    async def check(self, key: str) -> None:
         """Count one request for ``key``; raise ``Problem(429)`` when over the limit."""
-        if self._limiter.hit(self._item, self._name, key):
+        if await self._limiter.hit(self._item, self._name, key):
             return
-        reset_at, _remaining = self._limiter.get_window_stats(self._item, self._name, key)
+        reset_at, _remaining = await self._limiter.get_window_stats(self._item, self._name, key)
         retry_after = max(1, math.ceil(reset_at - time.time()))
         raise Problem(
             429,

@@ -4,7 +4,9 @@ and hand it to the publisher port; answer only once the port confirms."""
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Protocol
+from uuid import uuid4
 
 from pantau.intake.core.ids import report_id_for
 from pantau.intake.core.models import ReportIn
@@ -43,6 +45,10 @@ class Origin:
     channel: Channel
 
 
+# Region refs are immutable and few (about 84,000 villages): resolve each code once.
+_region_ref = lru_cache(maxsize=100_000)(RegionRef.from_code)
+
+
 class ReportSealer:
     """Builds the event for a report: deterministic id, resolved region, sealed identity."""
 
@@ -50,32 +56,42 @@ class ReportSealer:
         self._cipher = cipher
 
     def seal(self, report: ReportIn, *, origin: Origin, received_at: datetime) -> ReportSubmitted:
-        """The ``report.submitted`` event; the reporter's identity leaves only encrypted."""
-        report_id = report_id_for(
-            client_id=origin.client_id, client_report_id=str(report.client_report_id)
-        )
-        data = ReportSubmittedData(
+        """The ``report.submitted`` event; the reporter's identity leaves only encrypted.
+
+        Every value comes from a validated ``ReportIn`` (whose rules are the contract's
+        or stricter) or is made here, so the event models are assembled with
+        ``model_construct``: validating them again cost a third of the sealing time.
+        A unit test checks that the result validates against the contract unchanged.
+        """
+        client_report_id = str(report.client_report_id)
+        report_id = report_id_for(client_id=origin.client_id, client_report_id=client_report_id)
+        location = report.location
+        data = ReportSubmittedData.model_construct(
             report_id=report_id,
             client_id=origin.client_id,
-            client_report_id=str(report.client_report_id),
+            client_report_id=client_report_id,
             channel=origin.channel,
             received_at=received_at,
             occurred_at=report.occurred_at,
-            region=RegionRef.from_code(report.region_code),
+            region=_region_ref(report.region_code),
             tps=report.tps,
             title=report.title,
             description=report.description,
             category_hint=report.category_hint.value if report.category_hint else None,
             location=(
-                Location(lat=report.location.lat, lon=report.location.lon)
-                if report.location
-                else None
+                Location.model_construct(lat=location.lat, lon=location.lon) if location else None
             ),
             anonymous=report.anonymous,
             reporter=None if report.anonymous else self._identity(report, report_id),
-            attachments=[Attachment(**a.model_dump()) for a in report.attachments],
+            attachments=[Attachment.model_construct(**a.model_dump()) for a in report.attachments],
         )
-        return ReportSubmitted.create(producer=PRODUCER, subject=report_id, data=data)
+        return ReportSubmitted.model_construct(
+            event_id=uuid4(),
+            occurred_at=utcnow(),
+            producer=PRODUCER,
+            subject=report_id,
+            data=data,
+        )
 
     def _identity(self, report: ReportIn, report_id: str) -> EncryptedIdentity | None:
         if report.reporter is None:
@@ -85,7 +101,7 @@ class ReportSealer:
             for field in IDENTITY_FIELDS
             if (value := getattr(report.reporter, field))
         }
-        return EncryptedIdentity(**sealed) if sealed else None
+        return EncryptedIdentity.model_construct(**sealed) if sealed else None
 
 
 class Intake:
