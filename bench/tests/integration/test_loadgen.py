@@ -1,5 +1,7 @@
 """The generator processes against a real HTTP server (the stand-in API, in its own process)."""
 
+import socket
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -78,3 +80,29 @@ def test_calibration_reports_the_achieved_rate(stub: StubServer) -> None:
 def test_stub_rejects_a_body_without_client_report_id(stub: StubServer) -> None:
     response = httpx.post(f"{stub.url}/v1/reports", json={"description": "x"})
     assert response.status_code == 422
+
+
+def test_a_stack_that_never_answers_ends_the_run_at_the_send_deadline() -> None:
+    # A listening socket nobody reads from: connections open, requests never answered.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        generators = launch(
+            workers=1,
+            count=50,
+            rate=100,
+            seed=6,
+            intake_url=f"http://127.0.0.1:{silent.getsockname()[1]}",
+            monitor_tokens=("t0",),
+            concurrency=2,
+            request_timeout=2.0,
+            send_deadline=1.0,
+        )
+        generators.wait_ready()
+        started = time.monotonic()
+        generators.start()
+        (result,) = generators.collect(timeout=30)
+    assert time.monotonic() - started < 10  # bounded: deadline + request timeout, not 50 × 2 s
+    assert result.unsent > 0
+    assert len(result.submissions) + result.unsent == 50
+    assert all(s.status == 0 for s in result.submissions)  # timeouts recorded as no answer

@@ -1,6 +1,6 @@
 import pytest
 
-from pantau.bench.metrics import costs, parse
+from pantau.bench.metrics import HANDLING_COUNT, HANDLING_SUM, costs, parse
 
 TEXT = """# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.
 # TYPE process_cpu_seconds_total counter
@@ -52,3 +52,11 @@ def test_costs_per_report_from_two_snapshots() -> None:
 def test_no_reports_or_no_intake_means_nothing_measured() -> None:
     result = costs(before={}, after={}, reports=0)
     assert (result.cpu_ms_per_report, result.publish_mean_ms) == ({}, None)
+
+
+def test_handling_time_per_message_of_each_consumer() -> None:
+    before = {"notifier": {HANDLING_SUM: 10.0, HANDLING_COUNT: 5}, "intake": {}}
+    after = {"notifier": {HANDLING_SUM: 34.0, HANDLING_COUNT: 15}, "intake": {}}
+    result = costs(before=before, after=after, reports=10)
+    assert result.handled == {"notifier": 10}
+    assert result.handling_ms == {"notifier": pytest.approx(2400.0)}

@@ -169,3 +169,12 @@ def test_accepting_what_the_generator_can_send_at_all_means_generator_bound() ->
         run=1, target_rate=150, workers=[w], arrivals={}, baseline=None, generator_ceiling=140
     )
     assert not faster.at_generator_ceiling and faster.verdict.startswith("stack saturated")
+
+
+def test_a_generator_that_reaches_the_target_does_not_make_the_run_generator_bound() -> None:
+    subs = [accepted(i, sent_at=1000 + i / 50) for i in range(51)]  # 50/s accepted
+    run = summarise(
+        run=1, target_rate=50, workers=[worker(*subs)], arrivals={}, baseline=None,
+        generator_ceiling=50,
+    )  # fmt: skip
+    assert not run.at_generator_ceiling and run.verdict == "on schedule"

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pantau.bench.stats import Distribution, median, percentile, rate
+from pantau.bench.stats import Distribution, buckets, median, percentile, rate, slope
 
 
 class TestPercentile:
@@ -58,3 +58,19 @@ def test_rate_is_zero_without_events_or_time() -> None:
     assert rate(300, 2.0) == 150.0
     assert rate(0, 2.0) == 0.0
     assert rate(5, 0.0) == 0.0
+
+
+class TestSlope:
+    def test_least_squares_slope(self) -> None:
+        assert slope([(0, 1.0), (1, 3.0), (2, 5.0)]) == pytest.approx(2.0)
+        assert slope([(0, 0.0), (1, 1.0), (2, 0.0), (3, 1.0)]) == pytest.approx(0.2)
+
+    def test_needs_two_distinct_x(self) -> None:
+        assert slope([]) is None and slope([(1, 2.0), (1, 3.0)]) is None
+
+
+def test_buckets_give_a_percentile_per_window_in_order() -> None:
+    points = [(0.1, 1.0), (0.9, 3.0), (2.5, 7.0)]
+    assert buckets(points, width=1.0, q=100) == [(0.0, 3.0), (2.0, 7.0)]
+    with pytest.raises(ValueError):
+        buckets(points, width=0)

@@ -12,18 +12,26 @@ import os
 import secrets
 import shlex
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from pantau.bench import baseline
+from pantau.bench import baseline, monitor
 from pantau.bench import calibrate as calibration
+from pantau.bench.monitor import GENERATOR, LagProbe, Processes, Timeline
 from pantau.bench.payloads import ReportFactory
-from pantau.bench.results import Setup, markdown, write
-from pantau.bench.runner import BenchOptions, StackNotReady, run_all
+from pantau.bench.plots import soak_png, sweep_png
+from pantau.bench.report import Machine, SweepReport, soak_figures, soak_markdown, sweep_markdown
+from pantau.bench.report import write as write_report
+from pantau.bench.results import Setup, markdown
+from pantau.bench.runner import BenchOptions, StackNotReady, run_soak, run_sweep
+from pantau.bench.search import SearchPlan
 from pantau.bench.stats import median
 from pantau.bench.tokens import MissingSecret, load_auth_settings, mint
+from pantau.localstack.config import StackConfig
 from pantau.shared.settings import KafkaSettings
 
 # Requests per second one generator process sustains with headroom (calibrated on the
@@ -37,8 +45,18 @@ def parser() -> argparse.ArgumentParser:
     kafka = KafkaSettings()
     p = argparse.ArgumentParser(prog="python -m pantau.bench", description=__doc__)
     sub = p.add_subparsers(dest="command")
-    p.add_argument("-n", "--count", type=int, default=3000, help="reports per run")
-    p.add_argument("-r", "--rate", type=float, default=300.0, help="target reports/s")
+    p.add_argument("--rates", default="100,400,1000", help="fixed target rates, reports/s")
+    p.add_argument("-r", "--rate", type=float, default=None, help="one fixed rate instead")
+    p.add_argument("--duration", type=float, default=10.0, help="seconds of load per run")
+    p.add_argument(
+        "-n", "--count", type=int, default=0, help="reports per run (default: rate × duration)"
+    )
+    p.add_argument("--no-search", action="store_true", help="skip the search for the maximum rate")
+    p.add_argument("--search-probes", type=int, default=4, help="runs of the maximum search")
+    p.add_argument("--search-ceiling", type=float, default=3000.0, help="highest rate to probe")
+    p.add_argument("--read-model-timeout", type=float, default=20.0, help="cap, seconds")
+    p.add_argument("--alert-timeout", type=float, default=15.0, help="cap on awaiting notifier lag")
+    p.add_argument("--sample-interval", type=float, default=1.0, help="CPU/RSS/lag sampling, s")
     p.add_argument("--runs", type=int, default=3, help="repeat runs; medians are reported")
     p.add_argument(
         "-p",
@@ -47,7 +65,7 @@ def parser() -> argparse.ArgumentParser:
         default=0,
         help=f"generator processes (default: one per {PER_PROCESS_RATE}/s of target rate)",
     )
-    p.add_argument("-c", "--concurrency", type=int, default=32, help="in-flight per process")
+    p.add_argument("-c", "--concurrency", type=int, default=64, help="in-flight per process")
     p.add_argument("--monitors", type=int, default=0, help="monitor tokens (default: by rate)")
     p.add_argument("--seed", type=int, default=None, help="payload seed (default: random)")
     p.add_argument("--intake-url", default="http://127.0.0.1:8000")
@@ -76,6 +94,10 @@ def parser() -> argparse.ArgumentParser:
     base.add_argument("-n", "--count", type=int, default=3000)
     base.add_argument("--runs", type=int, default=3)
     base.add_argument("-c", "--concurrency", type=int, default=64, help="awaiting senders")
+    soak = sub.add_parser("soak", help="long steady load: memory and lag slopes")
+    soak.add_argument("--minutes", type=float, default=30.0)
+    soak.add_argument("--rate", dest="soak_rate", type=float, default=200.0)
+    soak.add_argument("--interval", type=float, default=5.0, help="sampling interval, s")
     cal = sub.add_parser("calibrate", help="measure the generator against a bare endpoint")
     cal.add_argument("-n", "--count", type=int, default=3000)
     cal.add_argument("--max-processes", type=int, default=os.cpu_count() or 2)
@@ -136,67 +158,188 @@ def run_baseline(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _options_factory(args: argparse.Namespace, seed: int) -> Callable[[float], BenchOptions]:
+    def options_for(rate: float) -> BenchOptions:
+        workers = args.processes or max(1, math.ceil(rate / PER_PROCESS_RATE))
+        return BenchOptions(
+            count=args.count or max(1, round(rate * args.duration)),
+            rate=rate,
+            workers=workers,
+            concurrency=args.concurrency,
+            runs=args.runs,
+            seed=seed,
+            intake_url=args.intake_url.rstrip("/"),
+            reporting_url=args.reporting_url.rstrip("/"),
+            kafka_bootstrap=args.kafka_bootstrap,
+            topic_prefix=args.topic_prefix,
+            poll_every=args.poll_every,
+            drain_timeout=args.drain_timeout,
+            read_model_timeout=args.read_model_timeout,
+            alert_timeout=args.alert_timeout,
+            with_baseline=not args.no_baseline,
+            with_generator_ceiling=not args.no_generator_ceiling,
+            service_urls=(
+                ("intake", args.intake_url.rstrip("/")),
+                ("classifier", args.classifier_url.rstrip("/")),
+                ("notifier", args.notifier_url.rstrip("/")),
+                ("reporting", args.reporting_url.rstrip("/")),
+            ),
+        )
+
+    return options_for
+
+
+def _timeline(args: argparse.Namespace, interval: float) -> Timeline:
+    processes = Processes(StackConfig.default().run_dir, extra={GENERATOR: os.getpid()})
+    lag = LagProbe(
+        bootstrap=args.kafka_bootstrap,
+        topic_prefix=args.topic_prefix,
+        group_prefix=KafkaSettings().consumer_group_prefix,
+    )
+    return Timeline(processes=processes, lag=lag, interval=interval)
+
+
+def _command() -> str:
+    return shlex.join([sys.executable.rsplit("/", 1)[-1], "-m", "pantau.bench", *sys.argv[1:]])
+
+
 def run_benchmark(args: argparse.Namespace, console: Console) -> int:
     try:
         settings = load_auth_settings()
     except MissingSecret as exc:
         console.print(f"[red]{exc}")
         return 2
-    workers = args.processes or max(1, math.ceil(args.rate / PER_PROCESS_RATE))
-    monitors = args.monitors or max(workers, math.ceil(args.rate / PER_MONITOR_RATE))
-    seed = args.seed if args.seed is not None else secrets.randbits(31)
-    options = BenchOptions(
-        count=args.count,
-        rate=args.rate,
-        workers=workers,
-        concurrency=args.concurrency,
-        runs=args.runs,
-        seed=seed,
-        intake_url=args.intake_url.rstrip("/"),
-        reporting_url=args.reporting_url.rstrip("/"),
-        kafka_bootstrap=args.kafka_bootstrap,
-        topic_prefix=args.topic_prefix,
-        poll_every=args.poll_every,
-        drain_timeout=args.drain_timeout,
-        with_baseline=not args.no_baseline,
-        with_generator_ceiling=not args.no_generator_ceiling,
-        service_urls=(
-            ("intake", args.intake_url.rstrip("/")),
-            ("classifier", args.classifier_url.rstrip("/")),
-            ("notifier", args.notifier_url.rstrip("/")),
-            ("reporting", args.reporting_url.rstrip("/")),
-        ),
+    rates = [args.rate] if args.rate else [float(r) for r in args.rates.split(",") if r.strip()]
+    plan = (
+        None
+        if args.no_search
+        else SearchPlan(
+            start=max(rates or [400.0]),
+            max_probes=len(rates) + args.search_probes,
+            ceiling=args.search_ceiling,
+        )
     )
+    top = max([*rates, plan.ceiling if plan else 0.0])
+    monitors = args.monitors or max(1, math.ceil(top / PER_MONITOR_RATE))
+    seed = args.seed if args.seed is not None else secrets.randbits(31)
+    options_for = _options_factory(args, seed)
     console.print(
-        f"{options.runs} run(s) × {options.count:,} reports at {options.rate:,.0f}/s from "
-        f"{workers} generator process(es), {monitors} monitor tokens, seed {seed}"
+        f"rates {', '.join(f'{r:,.0f}' for r in rates)}/s × {args.runs} run(s) of "
+        f"{args.count or f'{args.duration:g} s'} each"
+        + (f", then up to {args.search_probes} probes for the maximum" if plan else "")
+        + f"; {monitors} monitor tokens, seed {seed}"
     )
     tokens = mint(settings=settings, monitors=monitors)
+    processes_timeline = _timeline(args, args.sample_interval)
     try:
-        runs = asyncio.run(run_all(options=options, tokens=tokens, console=console))
+        sweep = asyncio.run(
+            run_sweep(
+                options_for=options_for,
+                rates=rates,
+                runs=args.runs,
+                plan=plan,
+                tokens=tokens,
+                console=console,
+                timeline=processes_timeline,
+                seed=seed,
+            )
+        )
     except StackNotReady as exc:
         console.print(f"[red]{exc}")
         return 2
-    setup = Setup(
-        command=shlex.join(
-            [sys.executable.rsplit("/", 1)[-1], "-m", "pantau.bench", *sys.argv[1:]]
-        ),
-        workers=workers,
-        concurrency=options.concurrency,
-        count=options.count,
-        target_rate=options.rate,
-        monitors=monitors,
-        poll_every=options.poll_every,
-        intake_url=options.intake_url,
-        reporting_url=options.reporting_url,
-        kafka_bootstrap=options.kafka_bootstrap,
-        cores=os.cpu_count() or 0,
-        notes=[f"Seed {seed}."],
+    hwm = {n: b / monitor.MB for n, b in processes_timeline.processes.peak_rss().items()}
+    details = {}
+    for rate, runs in sweep.fixed.items():
+        options = options_for(rate)
+        setup = Setup(
+            command=_command(),
+            workers=options.workers,
+            concurrency=options.concurrency,
+            count=options.count,
+            target_rate=rate,
+            monitors=monitors,
+            poll_every=options.poll_every,
+            intake_url=options.intake_url,
+            reporting_url=options.reporting_url,
+            kafka_bootstrap=options.kafka_bootstrap,
+            cores=os.cpu_count() or 0,
+        )
+        details[rate] = markdown(setup=setup, runs=runs)
+    when = datetime.now(UTC)
+    notes = [
+        f"Seed {seed}; {args.duration:g} s per run ({args.count or 'rate × duration'} reports), "
+        f"read model polled for every {args.poll_every}th report for at most "
+        f"{args.read_model_timeout:g} s; notifier lag awaited at most {args.alert_timeout:g} s.",
+        f"Pids: {', '.join(f'{n} {p}' for n, p in sweep.pids.items())}.",
+    ]
+    notes += [f"A run at {rate:,.0f}/s did not finish: {why}" for rate, why in sweep.failed]
+    if processes_timeline.lag_errors:
+        notes.append(f"{processes_timeline.lag_errors} lag samples failed (left out).")
+    report = SweepReport(
+        command=_command(),
+        machine=Machine.here(),
+        fixed=sweep.fixed,
+        probes=sweep.probes,
+        history=sweep.probe_history(),
+        hwm_mb=hwm,
+        notes=notes,
+        when=when,
     )
-    report = markdown(setup=setup, runs=runs)
-    path = write(report, directory=args.out)
-    sys.stdout.write(report)  # raw markdown: rich would re-wrap the table rows
-    console.print(f"written to {path}")
+    text = sweep_markdown(report, details=details)
+    path = write_report(text, directory=args.out, stem="bench", when=when)
+    png = sweep_png(
+        path.with_suffix(".png"),
+        fixed=sweep.fixed,
+        probes=[r for _, r in sweep.probes],
+        samples=sweep.samples,
+    )
+    sys.stdout.write(text)  # raw markdown: rich would re-wrap the table rows
+    console.print(f"written to {path} and {png}")
+    return 0
+
+
+def run_soak_command(args: argparse.Namespace, console: Console) -> int:
+    try:
+        settings = load_auth_settings()
+    except MissingSecret as exc:
+        console.print(f"[red]{exc}")
+        return 2
+    rate = args.soak_rate
+    seed = args.seed if args.seed is not None else secrets.randbits(31)
+    args.count = max(1, round(rate * args.minutes * 60))
+    args.poll_every = 0  # the read model is watched through reporting's consumer lag
+    args.no_baseline = True
+    args.no_generator_ceiling = True
+    options = _options_factory(args, seed)(rate)
+    monitors = args.monitors or max(options.workers, math.ceil(rate / PER_MONITOR_RATE))
+    tokens = mint(settings=settings, monitors=monitors)
+    timeline = _timeline(args, args.interval)
+    console.print(f"soak: {rate:,.0f} reports/s for {args.minutes:g} min ({args.count:,} reports)")
+    try:
+        run, samples = asyncio.run(
+            run_soak(options=options, tokens=tokens, console=console, timeline=timeline, seed=seed)
+        )
+    except StackNotReady as exc:
+        console.print(f"[red]{exc}")
+        return 2
+    start = run.window[0]
+    end = start + args.minutes * 60
+    memory, lag = soak_figures(samples, start=start, end=end)
+    when = datetime.now(UTC)
+    text = soak_markdown(
+        command=_command(),
+        machine=Machine.here(),
+        rate=rate,
+        minutes=args.minutes,
+        run=run,
+        memory=memory,
+        lag=lag,
+        when=when,
+    )
+    path = write_report(text, directory=args.out, stem="soak", when=when)
+    png = soak_png(path.with_suffix(".png"), samples=samples, start=start, end=end)
+    sys.stdout.write(text)
+    console.print(f"written to {path} and {png}")
     return 0
 
 
@@ -208,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_calibration(args, console)
     if args.command == "baseline":
         return run_baseline(args, console)
+    if args.command == "soak":
+        return run_soak_command(args, console)
     return run_benchmark(args, console)
 
 

@@ -23,8 +23,10 @@ class TopicMissing(RuntimeError):
     """A topic to watch does not exist: the stack is not running (or another prefix)."""
 
 
-def report_ids(value: bytes | None) -> list[str]:
-    """The report ids an event is about: ``subject``, ``data.report_id``, ``data.report_ids``."""
+def report_ids(value: bytes | None, *, statuses: frozenset[str] | None = None) -> list[str]:
+    """The report ids an event is about: ``subject``, ``data.report_id``, ``data.report_ids``.
+    With ``statuses``, only events whose ``data.status`` is one of them count (an alert
+    lifecycle event is "sent" only once the channel accepted the message)."""
     if not value:
         return []
     try:
@@ -33,6 +35,10 @@ def report_ids(value: bytes | None) -> list[str]:
         return []
     if not isinstance(event, dict):
         return []
+    if statuses is not None:
+        data = event.get("data")
+        if not isinstance(data, dict) or data.get("status") not in statuses:
+            return []
     ids: list[str] = []
     data = event.get("data") if isinstance(event.get("data"), dict) else {}
     for candidate in (event.get("subject"), data.get("report_id"), *data.get("report_ids", [])):
@@ -57,10 +63,18 @@ async def partition_counts(bootstrap: str, topics: Iterable[str]) -> dict[str, i
 class TopicArrivals:
     """First arrival time (epoch seconds) of each report id on each watched topic."""
 
-    def __init__(self, *, bootstrap: str, topics: Mapping[str, str]) -> None:
-        """``topics`` maps a label ("classified", "alerts") to a topic name."""
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        topics: Mapping[str, str],
+        statuses: Mapping[str, frozenset[str]] | None = None,
+    ) -> None:
+        """``topics`` maps a label ("classified", "alerts") to a topic name; ``statuses``
+        optionally limits a label to events with one of the given ``data.status``."""
         self._bootstrap = bootstrap
         self._topics = dict(topics)
+        self._statuses = dict(statuses or {})
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self.arrivals: dict[str, dict[str, float]] = {label: {} for label in topics}
@@ -99,10 +113,11 @@ class TopicArrivals:
         while True:
             batches = await self._consumer.getmany(timeout_ms=200, max_records=2000)
             for tp, records in batches.items():
-                seen = self.arrivals[label_of[tp.topic]]
+                label = label_of[tp.topic]
+                seen, statuses = self.arrivals[label], self._statuses.get(label)
                 for record in records:
                     self.records += 1
-                    for report_id in report_ids(record.value):
+                    for report_id in report_ids(record.value, statuses=statuses):
                         seen.setdefault(report_id, record.timestamp / 1000)
 
     def count(self, label: str, ids: Iterable[str]) -> int:

@@ -9,15 +9,18 @@ Two figures:
   The broker's ceiling for these payloads.
 - ``awaited``: ``concurrency`` tasks, each awaiting its acknowledgement before the
   next send, as intake's request handlers do (202 only once Kafka holds the report).
+- ``consume``: a group-less consumer reading everything back and decoding each JSON
+  body: the ceiling of any one consumer of these payloads.
 """
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from pantau.bench.stats import rate
@@ -32,6 +35,7 @@ class BaselineResult:
     pipelined_rate: float
     awaited_rate: float
     concurrency: int
+    consume_rate: float | None = None  # a group-less consumer reading them back, msgs/s
 
 
 def producer(bootstrap: str) -> AIOKafkaProducer:
@@ -77,6 +81,38 @@ async def produce_awaited(
     return rate(len(messages), time.perf_counter() - started)
 
 
+async def consume_all(*, bootstrap: str, topic: str, expected: int, timeout: float = 60.0) -> float:
+    """Read ``expected`` messages of ``topic`` from the beginning (no group, like a
+    service's consumer without the commit) and decode each as JSON; return msgs/s."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        started: float | None = None
+        seen = 0
+        deadline = time.monotonic() + timeout
+        while seen < expected and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            if started is None and batches:
+                # The clock starts at the first data: group-less assignment and the
+                # first metadata fetch are not part of the consume rate.
+                started = time.perf_counter()
+            for records in batches.values():
+                for record in records:
+                    json.loads(record.value or b"null")
+                    seen += 1
+        elapsed = time.perf_counter() - started if started is not None else 0.0
+    finally:
+        await consumer.stop()
+    return rate(seen, elapsed)
+
+
 async def measure(
     *,
     bootstrap: str,
@@ -101,6 +137,10 @@ async def measure(
         awaited = await produce_awaited(
             kafka, topic=topic, messages=messages, concurrency=concurrency
         )
+        # Warm-up messages plus both produce passes are on the topic.
+        consumed = await consume_all(
+            bootstrap=bootstrap, topic=topic, expected=SCRATCH_PARTITIONS + 2 * len(messages)
+        )
     finally:
         await kafka.stop()
         if not keep_topic:
@@ -110,6 +150,7 @@ async def measure(
         pipelined_rate=pipelined,
         awaited_rate=awaited,
         concurrency=concurrency,
+        consume_rate=consumed,
     )
 
 

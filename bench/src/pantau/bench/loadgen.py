@@ -44,6 +44,9 @@ class WorkerSpec:
     poll_every: int = 0  # poll reporting for every n-th accepted report; 0 = never
     poll_interval: float = 0.05
     poll_timeout: float = 30.0
+    # Stop sending this many seconds after the common start, even if reports are left:
+    # a stack too slow for the rate then shows as unsent reports, not as a hung run.
+    send_deadline: float | None = None
 
 
 @dataclass
@@ -57,6 +60,7 @@ class Submission:
     report_id: str | None = None
     error: str | None = None
     read_model_at: float | None = None  # when reporting first showed its classification
+    polled: bool = False  # its read model was polled (every ``poll_every``-th report)
 
 
 @dataclass
@@ -69,6 +73,7 @@ class WorkerResult:
     max_lag: float = 0.0
     late: int = 0
     capped: int = 0  # sends that waited for a free in-flight slot: the stack was saturated
+    unsent: int = 0  # reports left when the send deadline passed
     polls: int = 0
 
 
@@ -174,16 +179,29 @@ async def drive(
                 on_answered(1)
             answered = len(result.submissions)
             if spec.poll_every and submission.report_id and answered % spec.poll_every == 0:
+                submission.polled = True
                 task = asyncio.create_task(poll_read_model(poller, spec, submission, result))
                 polls.add(task)
                 task.add_done_callback(polls.discard)
 
         result.started_at = time.time()
-        for client_report_id, content in bodies:
+        stop_at = start_at + spec.send_deadline if spec.send_deadline else float("inf")
+        for position, (client_report_id, content) in enumerate(bodies):
             index = await pacer.wait_turn()
             if in_flight.locked():
                 result.capped += 1
-            await in_flight.acquire()
+            if spec.send_deadline is None or not in_flight.locked():
+                await in_flight.acquire()
+            else:  # only a saturated stack pays for the timeout wrapper
+                try:
+                    await asyncio.wait_for(in_flight.acquire(), max(0.0, stop_at - time.time()))
+                except TimeoutError:
+                    result.unsent = len(bodies) - position
+                    break
+            if time.time() > stop_at:
+                in_flight.release()
+                result.unsent = len(bodies) - position
+                break
             task = asyncio.create_task(send(index, client_report_id, content))
             sends.add(task)
             task.add_done_callback(sends.discard)
@@ -263,6 +281,14 @@ class Generators:
         self.shared.go.set()
         return start_at
 
+    def terminate(self) -> None:
+        """Stop every generator process of this run (they are ours: we started them)."""
+        for process in self.processes:
+            if process.is_alive():
+                process.terminate()
+        for process in self.processes:
+            process.join(timeout=5)
+
     def collect(self, timeout: float) -> list[WorkerResult]:
         """Every worker's result (results are read before joining: a full pipe blocks exit)."""
         out: list[WorkerResult] = []
@@ -270,11 +296,13 @@ class Generators:
         while len(out) < len(self.specs):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                self.terminate()
                 raise TimeoutError("generator processes did not finish in time")
             try:
                 out.append(self.results.get(timeout=min(remaining, 0.5)))
             except queue.Empty:
                 if any(p.exitcode not in (None, 0) for p in self.processes):
+                    self.terminate()
                     raise RuntimeError("a generator process crashed") from None
         for process in self.processes:
             process.join(timeout=10)

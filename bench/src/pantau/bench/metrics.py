@@ -8,7 +8,7 @@ stack (CPU) from a waiting one (broker acknowledgements, queues).
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -16,6 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 CPU_SECONDS = "process_cpu_seconds_total"
 PUBLISH_SUM = "pantau_intake_publish_seconds_sum"
 PUBLISH_COUNT = "pantau_intake_publish_seconds_count"
+# Every consumer's handling time per message (pantau.shared's MessageProcessor): compared
+# with its CPU time it tells computing from waiting (on the store, on the broker).
+HANDLING_SUM = "pantau_message_processing_seconds_sum"
+HANDLING_COUNT = "pantau_message_processing_seconds_count"
 
 Snapshot = dict[str, float]
 
@@ -51,6 +55,9 @@ class ServiceCosts:
 
     cpu_ms_per_report: dict[str, float]
     publish_mean_ms: float | None  # intake's mean wait for Kafka's acknowledgement
+    # Consumers: mean handling milliseconds per message, and messages handled in the run.
+    handling_ms: dict[str, float] = field(default_factory=dict)
+    handled: dict[str, int] = field(default_factory=dict)
 
 
 def costs(
@@ -67,4 +74,14 @@ def costs(
         count = after["intake"].get(PUBLISH_COUNT, 0) - before["intake"].get(PUBLISH_COUNT, 0)
         total = after["intake"].get(PUBLISH_SUM, 0) - before["intake"].get(PUBLISH_SUM, 0)
         publish = total * 1000 / count if count > 0 else None
-    return ServiceCosts(cpu_ms_per_report=cpu, publish_mean_ms=publish)
+    handling, handled = {}, {}
+    for name in sorted(set(before) & set(after)):
+        count = after[name].get(HANDLING_COUNT, 0) - before[name].get(HANDLING_COUNT, 0)
+        total = after[name].get(HANDLING_SUM, 0) - before[name].get(HANDLING_SUM, 0)
+        if HANDLING_COUNT in after[name]:
+            handled[name] = int(count)
+            if count > 0:
+                handling[name] = total * 1000 / count
+    return ServiceCosts(
+        cpu_ms_per_report=cpu, publish_mean_ms=publish, handling_ms=handling, handled=handled
+    )

@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pantau.bench import monitor
 from pantau.bench.baseline import BaselineResult
 from pantau.bench.loadgen import WorkerResult
 from pantau.bench.metrics import ServiceCosts
+from pantau.bench.monitor import Sample
 from pantau.bench.stats import Distribution, median, rate
 
 LATE_FRACTION_GENERATOR_BOUND = 0.05
@@ -16,6 +18,10 @@ ERRORS_SHOWN = 3
 # Accepting this share of what the generator sends a bare endpoint means the stack kept up
 # with the generator: the figure is the generator's limit, not the stack's.
 GENERATOR_CEILING_SHARE = 0.9  # more late sends than this: the generator was the limit
+# Keeping up: accepted at least this share of the target rate, and submit -> classified
+# p99 under this many seconds (a backlog that grows during the run breaks it).
+MIN_RATE_SHARE = 0.95
+MAX_CLASSIFIED_P99 = 5.0
 
 
 @dataclass(frozen=True)
@@ -39,12 +45,51 @@ class RunResult:
     costs: ServiceCosts | None = None
     # The same generator settings against a bare endpoint, measured in the same run.
     generator_ceiling: float | None = None
+    read_model_polled: int = 0  # reports whose read model was polled (capped wait)
+    unsent: int = 0  # reports the generator dropped at the send deadline (stack too slow)
+    # Per process (services and infrastructure), from the monitor's samples over the run.
+    cores: dict[str, float] = field(default_factory=dict)  # mean CPU cores used
+    waiting: dict[str, float] = field(default_factory=dict)  # mean threads waiting for a CPU
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)  # highest sampled RSS
+    lag_end: dict[str, int] = field(default_factory=dict)  # consumer lag after the drain
+    lag_max: dict[str, int] = field(default_factory=dict)
+    window: tuple[float, float] = (0.0, 0.0)  # first send, end of drain (epoch seconds)
+    # (seconds since the first send, submit -> classified seconds), for the plot.
+    classified_points: tuple[tuple[float, float], ...] = ()
+
+    def keeps_up(
+        self, *, max_classified_p99: float = MAX_CLASSIFIED_P99, min_share: float = MIN_RATE_SHARE
+    ) -> tuple[bool, str]:
+        """Did the stack keep up with the target rate, up to classification? Every request
+        accepted (no loss), the accepted rate within ``min_share`` of the target, every
+        accepted report classified within the drain and its p99 bounded (a growing
+        backlog shows as a growing latency). The read model is judged separately."""
+        reasons = []
+        if self.generator_ceiling is not None and self.generator_ceiling < (
+            min_share * self.target_rate
+        ):
+            reasons.append(f"generator-bound ({self.generator_ceiling:,.0f}/s to a bare endpoint)")
+        if self.unsent:
+            reasons.append(f"{self.unsent} not sent by the deadline")
+        if self.sent and self.accepted < self.sent:
+            reasons.append(f"{self.sent - self.accepted} not accepted")
+        if self.accepted_rate < min_share * self.target_rate:
+            reasons.append(f"accepted {self.accepted_rate:,.0f}/s")
+        classified = self.classified.count if self.classified else 0
+        if classified < self.accepted:
+            reasons.append(f"{self.accepted - classified} not classified in time")
+        elif self.classified and self.classified.p99 > max_classified_p99:
+            reasons.append(f"classified p99 {self.classified.p99:.1f} s")
+        return (not reasons, "; ".join(reasons) or "kept up")
 
     @property
     def at_generator_ceiling(self) -> bool:
-        """The stack accepted about as much as the generator can send at all here."""
+        """The generator could not reach the target against a bare endpoint, and the stack
+        accepted about as much as the generator can send at all here. (A generator that
+        reaches the target says nothing about the stack's limit.)"""
         return bool(
             self.generator_ceiling
+            and self.generator_ceiling < MIN_RATE_SHARE * self.target_rate
             and self.accepted_rate >= GENERATOR_CEILING_SHARE * self.generator_ceiling
         )
 
@@ -90,6 +135,8 @@ def summarise(
     baseline: BaselineResult | None,
     costs: ServiceCosts | None = None,
     generator_ceiling: float | None = None,
+    samples: Sequence[Sample] = (),
+    drained_at: float | None = None,
 ) -> RunResult:
     """Turn the raw per-request records and topic arrival times into the run's figures."""
     submissions = [s for w in workers for s in w.submissions]
@@ -128,6 +175,39 @@ def summarise(
         baseline=baseline,
         costs=costs,
         generator_ceiling=generator_ceiling,
+        read_model_polled=sum(1 for s in accepted if s.polled),
+        unsent=sum(w.unsent for w in workers),
+        cores={
+            name: cores
+            for name in monitor.names_seen(samples)
+            if (cores := monitor.cores_used(samples, name)) is not None
+        },
+        waiting={
+            name: wait
+            for name in monitor.names_seen(samples)
+            if (wait := monitor.cores_waiting(samples, name)) is not None
+            and name != monitor.MACHINE
+        },
+        peak_rss_mb={
+            name: peak
+            for name in monitor.names_seen(samples)
+            if (peak := monitor.peak_rss_mb(samples, name)) is not None
+        },
+        lag_end={
+            g: end
+            for g in monitor.groups_seen(samples)
+            if (end := monitor.lag_at_end(samples, g)) is not None
+        },
+        lag_max={
+            g: max(v for _, v in monitor.lag_series(samples, g))
+            for g in monitor.groups_seen(samples)
+        },
+        window=(first_sent, drained_at or last_answer),
+        classified_points=tuple(
+            (s.sent_at - first_sent, arrivals["classified"][s.report_id] - s.sent_at)
+            for s in accepted
+            if s.report_id in arrivals.get("classified", {})
+        ),
         errors=tuple(
             Counter(
                 f"{s.status or 'no answer'}: {s.error}" for s in submissions if s.error
@@ -196,8 +276,9 @@ def markdown(*, setup: Setup, runs: Sequence[RunResult], when: datetime | None =
         f"- Stack: intake {setup.intake_url}, reporting {setup.reporting_url}, "
         f"Kafka {setup.kafka_bootstrap}.",
         "- Latencies are from the moment a POST was sent: to its 202, to the report's event "
-        "on `pantau.reports.classified` and `pantau.alerts` (record timestamps, every "
-        "report), and to the first GET on reporting that showed its `classification` "
+        "on `pantau.reports.classified` and the `pantau.alerts` event with status `sent` "
+        "(record timestamps, every report), and to the first GET on reporting that showed "
+        "its `classification` "
         + (f"(every {setup.poll_every}th report, polled)." if setup.poll_every else "(off)."),
         "- Generator ceiling: the same generator processes and settings against a bare "
         "FastAPI/uvicorn endpoint (`pantau.bench.stub`), just before each run.",
@@ -237,7 +318,8 @@ def markdown(*, setup: Setup, runs: Sequence[RunResult], when: datetime | None =
         "",
         "## Latency (ms, p50 / p95 / p99)",
         "",
-        "| run | POST → 202 | submit → classified topic | submit → read model | submit → alert |",
+        "| run | POST → 202 | submit → classified topic | submit → read model "
+        "| submit → alert sent |",
         "|---|---|---|---|---|",
     ]
     for r in runs:
@@ -276,26 +358,46 @@ def _costs_table(runs: Sequence[RunResult]) -> list[str]:
     if not measured:
         return []
     services = sorted({name for _, c in measured for name in c.cpu_ms_per_report})
+    consumers = sorted({name for _, c in measured for name in c.handled})
     lines = [
         "",
         "## Service cost (from each service's /metrics)",
         "",
+        "CPU ms per accepted report; for each consumer, messages handled during the run "
+        "and mean handling ms per message (handling far above CPU = waiting on the store "
+        "or the broker).",
+        "",
         "| run | "
         + "".join(f"{name} CPU ms/report | " for name in services)
+        + "".join(f"{name} handled · ms/msg | " for name in consumers)
         + "intake publish wait ms (mean) |",
-        "|---" * (len(services) + 2) + "|",
+        "|---" * (len(services) + len(consumers) + 2) + "|",
     ]
 
-    def row(label: str, cpu: Callable[[str], float | None], publish: float | None) -> str:
+    def row(
+        label: str,
+        cpu: Callable[[str], float | None],
+        handled: Callable[[str], float | None],
+        handling: Callable[[str], float | None],
+        publish: float | None,
+    ) -> str:
         cells = "".join(f"{_num(cpu(name), 2)} | " for name in services)
+        cells += "".join(
+            f"{_num(handled(name))} · {_num(handling(name), 1)} | " for name in consumers
+        )
         return f"| {label} | {cells}{_num(publish, 1)} |"
 
     for run, c in measured:
-        lines.append(row(str(run), c.cpu_ms_per_report.get, c.publish_mean_ms))
+        lines.append(
+            row(str(run), c.cpu_ms_per_report.get, c.handled.get, c.handling_ms.get,
+                c.publish_mean_ms)
+        )  # fmt: skip
     lines.append(
         row(
             "**median**",
             lambda name: median(c.cpu_ms_per_report.get(name) for _, c in measured),
+            lambda name: median(c.handled.get(name) for _, c in measured),
+            lambda name: median(c.handling_ms.get(name) for _, c in measured),
             median(c.publish_mean_ms for _, c in measured),
         )
     )

@@ -9,8 +9,8 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import httpx
 from rich.console import Console
@@ -21,11 +21,16 @@ from pantau.bench import metrics
 from pantau.bench.arrivals import TopicArrivals
 from pantau.bench.calibrate import StubServer, calibrate
 from pantau.bench.loadgen import Generators, WorkerResult, encode_bodies, launch
+from pantau.bench.monitor import Sample, Timeline
 from pantau.bench.results import RunResult, summarise
+from pantau.bench.search import Probe, SearchPlan, next_rate
 from pantau.bench.tokens import Tokens
 from pantau.shared.topics import Topics
 
-ALERT_GRACE_SECONDS = 2.0  # alerts follow classification; not every report gets one
+# A run sends for at most its schedule × this + that many seconds.
+SEND_GRACE_FACTOR = 1.5
+SEND_GRACE_SECONDS = 5.0
+ALERT_SETTLE_SECONDS = 1.0  # after the notifier's lag reached zero, for the last events
 
 
 class StackNotReady(RuntimeError):
@@ -47,6 +52,9 @@ class BenchOptions:
     poll_every: int = 20
     poll_interval: float = 0.05
     drain_timeout: float = 60.0
+    # Caps on the waits for the slower consumers: a backlog is reported, never waited out.
+    read_model_timeout: float = 20.0
+    alert_timeout: float = 15.0
     request_timeout: float = 10.0
     with_baseline: bool = True
     # Services whose /metrics are scraped around each run (name -> base URL).
@@ -109,11 +117,12 @@ async def run_once(
     seed: int,
     progress: Progress,
     stub: StubServer | None = None,
+    timeline: Timeline | None = None,
+    ceiling: float | None = None,
 ) -> RunResult:
-    """One run: generator ceiling, load, drain, baseline. ``seed`` must differ per run
-    (fresh report ids)."""
-    ceiling = None
-    if stub is not None:
+    """One run: generator ceiling (unless given), load, drain, baseline. ``seed`` must
+    differ per run (fresh report ids)."""
+    if stub is not None and ceiling is None:
         task = progress.add_task(f"run {run}: generator ceiling", total=None, detail="")
         calibration = await asyncio.to_thread(
             calibrate,
@@ -129,6 +138,7 @@ async def run_once(
     watcher = TopicArrivals(
         bootstrap=options.kafka_bootstrap,
         topics={"classified": topics.classified, "alerts": topics.alerts},
+        statuses={"alerts": frozenset({"sent"})},
     )
     await watcher.start()
     services = dict(options.service_urls)
@@ -147,13 +157,24 @@ async def run_once(
             operator_token=tokens.operator,
             poll_every=options.poll_every,
             poll_interval=options.poll_interval,
-            poll_timeout=options.drain_timeout,
+            poll_timeout=options.read_model_timeout,
+            send_deadline=options.count / options.rate * SEND_GRACE_FACTOR + SEND_GRACE_SECONDS,
         )
-        # The schedule alone takes count/rate seconds; allow for a slow stack on top.
-        timeout = options.count / options.rate + options.drain_timeout + 60
-        workers = await _drive_with_progress(
-            generators, progress, run=run, count=options.count, timeout=timeout
+        # Sending stops at the send deadline; then in-flight requests and polls end.
+        timeout = (
+            options.count / options.rate * SEND_GRACE_FACTOR
+            + SEND_GRACE_SECONDS
+            + options.request_timeout
+            + options.read_model_timeout
+            + 60
         )
+        try:
+            workers = await _drive_with_progress(
+                generators, progress, run=run, count=options.count, timeout=timeout
+            )
+        except BaseException:
+            generators.terminate()
+            raise
         accepted = {
             s.report_id for w in workers for s in w.submissions if s.status == 202 and s.report_id
         }
@@ -165,8 +186,10 @@ async def run_once(
             if arrived >= len(accepted):
                 break
             await asyncio.sleep(0.1)
-        await asyncio.sleep(ALERT_GRACE_SECONDS)
         progress.update(draining, completed=watcher.count("classified", accepted))
+        if timeline is not None:
+            await _settle_alerts(timeline, progress, run=run, timeout=options.alert_timeout)
+        drained_at = time.time()
         after = await metrics.scrape_all(services)
     finally:
         await watcher.stop()
@@ -192,7 +215,163 @@ async def run_once(
         baseline=result_baseline,
         costs=metrics.costs(before=before, after=after, reports=len(accepted)),
         generator_ceiling=ceiling,
+        samples=_window(timeline, workers, drained_at),
+        drained_at=drained_at,
     )
+
+
+def _window(timeline: Timeline | None, workers: Sequence[WorkerResult], end: float) -> list[Sample]:
+    """The monitor's samples from the first send to ``end``."""
+    if timeline is None:
+        return []
+    starts = [s.sent_at for w in workers for s in w.submissions]
+    return timeline.between(min(starts, default=end) - timeline.interval, end)
+
+
+async def _settle_alerts(
+    timeline: Timeline, progress: Progress, *, run: int, timeout: float
+) -> None:
+    """Wait (at most ``timeout``) for the notifier's consumer lag to reach zero, so the
+    alerts of this run's reports are sent before their latencies are summarised."""
+    task = progress.add_task(f"run {run}: notifier lag", total=None, detail="")
+    deadline = time.monotonic() + timeout
+    since = time.time()
+    while time.monotonic() < deadline:
+        fresh = [s for s in timeline.samples if s.at > since and "pantau-notifier" in s.lag]
+        if fresh:
+            lag = fresh[-1].lag["pantau-notifier"]
+            progress.update(task, detail=f"{lag:,} behind")
+            if lag == 0:
+                await asyncio.sleep(ALERT_SETTLE_SECONDS)
+                break
+        await asyncio.sleep(0.2)
+    progress.update(task, total=1, completed=1)
+
+
+@dataclass
+class Sweep:
+    """Everything one ``make bench`` measured."""
+
+    fixed: dict[float, list[RunResult]] = field(default_factory=dict)
+    probes: list[tuple[Probe, RunResult]] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    pids: dict[str, int] = field(default_factory=dict)
+    failed: list[tuple[float, str]] = field(default_factory=list)  # runs that did not finish
+    aborted: list[Probe] = field(default_factory=list)  # probes whose run did not finish
+
+    def probe_history(self) -> list[Probe]:
+        """A fixed rate counts as kept up when most of its runs did; then every probe."""
+        history = []
+        for rate, runs in self.fixed.items():
+            verdicts = [r.keeps_up() for r in runs]
+            kept = sum(ok for ok, _ in verdicts) * 2 > len(verdicts)
+            reasons = sorted({part for ok, why in verdicts if not ok for part in _kinds(why)})
+            history.append(Probe(rate=rate, kept_up=kept, reason="; ".join(reasons)))
+        return history + [p for p, _ in self.probes] + self.aborted
+
+
+def _kinds(why: str) -> list[str]:
+    """The kinds of reason in a keeps-up verdict, without the per-run figures."""
+    kinds = []
+    for part in why.split("; "):
+        kind = part.split(" (")[0].lstrip("0123456789 ").strip()
+        if kind.startswith("accepted "):
+            kind = "accepted < 95 % of target"
+        elif kind.startswith("classified p99"):
+            kind = "classified p99 > 5 s"
+        kinds.append(kind)
+    return kinds
+
+
+async def run_sweep(
+    *,
+    options_for: Callable[[float], BenchOptions],
+    rates: Sequence[float],
+    runs: int,
+    plan: SearchPlan | None,
+    tokens: Tokens,
+    console: Console,
+    timeline: Timeline,
+    seed: int,
+) -> Sweep:
+    """``runs`` runs at each fixed rate, then (with a ``plan``) one run per probe of the
+    maximum-rate search, with the monitor sampling throughout."""
+    first = options_for(rates[0] if rates else (plan.start if plan else 100.0))
+    await check_ready([first.intake_url, first.reporting_url])
+    sweep = Sweep()
+    run_no = 0
+    await timeline.start()
+    sweep.pids = dict(timeline.pids)
+    try:
+        with contextlib.ExitStack() as stack, progress_bar(console) as progress:
+            stub = stack.enter_context(StubServer()) if first.with_generator_ceiling else None
+            for rate in rates:
+                options = options_for(rate)
+                ceiling = None
+                for _ in range(runs):
+                    run_no += 1
+                    try:
+                        result = await run_once(
+                            options=options,
+                            tokens=tokens,
+                            run=run_no,
+                            seed=seed + run_no,
+                            progress=progress,
+                            stub=stub,
+                            timeline=timeline,
+                            ceiling=ceiling,
+                        )
+                    except (TimeoutError, RuntimeError) as exc:
+                        progress.console.print(f"[red]run {run_no} at {rate:,.0f}/s failed: {exc}")
+                        sweep.failed.append((rate, str(exc)))
+                        continue
+                    ceiling = result.generator_ceiling  # measured once per rate
+                    sweep.fixed.setdefault(rate, []).append(result)
+            while plan is not None and (rate := next_rate(sweep.probe_history(), plan)):
+                run_no += 1
+                progress.console.print(f"maximum search: probing {rate:,.0f}/s")
+                try:
+                    result = await run_once(
+                        options=options_for(rate),
+                        tokens=tokens,
+                        run=run_no,
+                        seed=seed + run_no,
+                        progress=progress,
+                        stub=stub,
+                        timeline=timeline,
+                    )
+                except (TimeoutError, RuntimeError) as exc:
+                    sweep.failed.append((rate, str(exc)))
+                    sweep.aborted.append(Probe(rate=rate, kept_up=False, reason=str(exc)))
+                    continue
+                ok, why = result.keeps_up()
+                progress.console.print(f"  {rate:,.0f}/s: {why}")
+                sweep.probes.append((Probe(rate=rate, kept_up=ok, reason=why), result))
+    finally:
+        await timeline.stop()
+        sweep.samples = list(timeline.samples)
+    return sweep
+
+
+async def run_soak(
+    *, options: BenchOptions, tokens: Tokens, console: Console, timeline: Timeline, seed: int
+) -> tuple[RunResult, list[Sample]]:
+    """One long run at a steady rate, the monitor sampling throughout."""
+    await check_ready([options.intake_url])
+    await timeline.start()
+    try:
+        with progress_bar(console) as progress:
+            result = await run_once(
+                options=options,
+                tokens=tokens,
+                run=1,
+                seed=seed,
+                progress=progress,
+                timeline=timeline,
+            )
+    finally:
+        await timeline.stop()
+    return result, list(timeline.samples)
 
 
 async def run_all(*, options: BenchOptions, tokens: Tokens, console: Console) -> list[RunResult]:

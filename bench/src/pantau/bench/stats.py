@@ -54,3 +54,26 @@ def median(values: Iterable[float | None]) -> float | None:
 def rate(count: int, seconds: float) -> float:
     """Events per second; 0 when nothing happened or no time passed."""
     return count / seconds if count and seconds > 0 else 0.0
+
+
+def slope(points: Iterable[tuple[float, float]]) -> float | None:
+    """Least-squares slope of ``(x, y)`` points (y units per x unit); ``None`` with fewer
+    than two distinct x values."""
+    data = list(points)
+    xs = [x for x, _ in data]
+    if len(set(xs)) < 2:
+        return None
+    return statistics.linear_regression(xs, [y for _, y in data]).slope
+
+
+def buckets(
+    points: Iterable[tuple[float, float]], *, width: float, q: float = 99
+) -> list[tuple[float, float]]:
+    """The ``q``-th percentile of the y values in each ``width``-wide bucket of x, as
+    ``(bucket start, percentile)`` in x order (empty buckets are left out)."""
+    if width <= 0:
+        raise ValueError("bucket width must be positive")
+    grouped: dict[int, list[float]] = {}
+    for x, y in points:
+        grouped.setdefault(math.floor(x / width), []).append(y)
+    return [(key * width, percentile(grouped[key], q)) for key in sorted(grouped)]
