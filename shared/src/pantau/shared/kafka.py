@@ -15,8 +15,14 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    OutOfOrderSequenceNumber,
+    TopicAlreadyExistsError,
+)
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
@@ -64,7 +70,43 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionFailure,  # MongoDB unreachable (includes AutoReconnect, timeouts)
     KafkaConnectionError,
     KafkaTimeoutError,
+    # The broker lost the idempotent producer's sequence state (e.g. it restarted): the
+    # message is fine, the producer is renewed before the next attempt.
+    OutOfOrderSequenceNumber,
 )
+
+
+def dead_producer_error(producer: AIOKafkaProducer) -> BaseException | None:
+    """The error that stopped ``producer`` for good, or None while it can still send.
+
+    aiokafka (0.14, aio-libs/aiokafka#1017) ends an idempotent producer's sender task when
+    the broker answers OutOfOrderSequenceNumber, which happens after a broker restart;
+    every later send then waits forever. Only a new producer (a new producer id) sends
+    again. aiokafka has no public way to ask, hence the private attribute.
+    """
+    task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+    if task is None or not task.done() or task.cancelled():
+        return None
+    return task.exception() or RuntimeError("the producer's sender task ended")
+
+
+async def renew_dead_producer(broker: KafkaBroker) -> bool:
+    """Replace ``broker``'s producer if its sender died (see ``dead_producer_error``), with
+    the same settings; True when it did. A no-op for a broker that is not connected."""
+    fast_producer = broker.config.broker_config.producer
+    state = getattr(fast_producer, "_producer", None)
+    old = getattr(state, "producer", None) if state else None
+    if old is None or (error := dead_producer_error(old)) is None:
+        return False
+    log.warning("Kafka producer stopped for good (%r); starting a new one", error)
+    with contextlib.suppress(Exception):
+        await fast_producer.disconnect()
+    await fast_producer.connect(
+        AIOKafkaProducer(**broker._connection_kwargs),
+        serializer=fast_producer.serializer,
+        codec=fast_producer.codec,
+    )
+    return True
 
 
 def make_broker(settings: KafkaSettings, *, client_id: str, **kwargs: Any) -> KafkaBroker:
@@ -134,6 +176,7 @@ async def publish_event(
     with publish_span(topic, traceparent=traceparent) as span:
         span.set_attribute("pantau.event_type", event.type)
         span.set_attribute("pantau.subject", event.subject)
+        await renew_dead_producer(broker)
         await broker.publish(
             event.to_bytes(), topic=topic, key=key.encode(), headers=kafka_headers_for(event)
         )
@@ -223,6 +266,7 @@ class MessageProcessor:
         }
         # If this publish fails the exception propagates, the message is not committed,
         # and it is redelivered: nothing is lost.
+        await renew_dead_producer(self._broker)
         await self._broker.publish(
             msg.body,
             topic=Topics.dlq(topic),

@@ -84,3 +84,25 @@ def span_recorder() -> "InMemorySpanExporter":
     exporter = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     return exporter
+
+
+async def stop_sender_like_a_broker_restart(producer: Any) -> None:
+    """Leave an ``AIOKafkaProducer`` in the state aiokafka 0.14 leaves it in when a
+    restarted broker answers OutOfOrderSequenceNumber (aio-libs/aiokafka#1017): its
+    sender task ended with that error, so every later send waits forever."""
+    import asyncio
+    import contextlib
+
+    from aiokafka.errors import OutOfOrderSequenceNumber
+
+    sender = producer._sender
+    sender.sender_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sender.sender_task
+
+    async def died() -> None:
+        raise OutOfOrderSequenceNumber("the broker lost this producer's sequence numbers")
+
+    ended = asyncio.create_task(died())
+    await asyncio.wait([ended])
+    sender._sender_task = ended

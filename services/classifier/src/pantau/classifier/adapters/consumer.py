@@ -10,6 +10,8 @@ deterministic, so a repeat is harmless.
 """
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,11 +25,18 @@ from prometheus_client import Counter
 from pantau.classifier.adapters.events import classified_event, partition_key, report_input
 from pantau.classifier.core import Classification, ReportInput, Ruleset, classify
 from pantau.shared.events import ReportClassified, ReportSubmitted
-from pantau.shared.kafka import MessageProcessor, TransientError, subscriber_options
+from pantau.shared.kafka import (
+    MessageProcessor,
+    TransientError,
+    dead_producer_error,
+    subscriber_options,
+)
 from pantau.shared.settings import KafkaSettings
 from pantau.shared.telemetry import observe_end_to_end
 from pantau.shared.tracing import record_headers_for
 from pantau.shared.validation import parse_event
+
+log = logging.getLogger(__name__)
 
 REPORTS_CLASSIFIED = Counter(
     "pantau_classifier_reports_total",
@@ -73,6 +82,14 @@ class ClassifiedProducer:
         """Append a record to the producer's batches; the future resolves on its ack."""
         if self._producer is None:
             raise TransientError("the classified producer is not started")
+        if (error := dead_producer_error(self._producer)) is not None:
+            # After a broker restart aiokafka's idempotent producer may never send again.
+            log.warning("classified producer stopped for good (%r); starting a new one", error)
+            dead, self._producer = self._producer, None
+            with contextlib.suppress(Exception):
+                await dead.stop()
+            await self.start()
+            assert self._producer is not None
         return await self._producer.send(topic, value, key=key, headers=headers)
 
 

@@ -21,7 +21,7 @@ from pantau.intake.config import Config
 from pantau.intake.core.errors import PublishUnavailable
 from pantau.intake.metrics import PUBLISH_SECONDS
 from pantau.shared.events import ReportSubmitted
-from pantau.shared.kafka import ensure_topics, make_broker
+from pantau.shared.kafka import dead_producer_error, ensure_topics, make_broker
 from pantau.shared.tracing import record_headers_for
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,8 @@ class KafkaReportPublisher:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
+        # Stops of renewed producers, kept referenced until done.
+        self._retired: set[asyncio.Task[None]] = set()
 
     @property
     def connected(self) -> bool:
@@ -133,6 +135,8 @@ class KafkaReportPublisher:
         producer = self._producer
         if producer is None or not self.connected or self._closing:
             raise PublishUnavailable("not connected to Kafka")
+        if self._renew_if_dead(producer):
+            raise PublishUnavailable("the Kafka producer stopped; reconnecting")
         started = time.perf_counter()
         self._in_flight += 1
         self._idle.clear()
@@ -159,6 +163,7 @@ class KafkaReportPublisher:
                 # Nobody waits for these any more; keep their late errors out of the log.
                 delivery.add_done_callback(_consume_exception)
             PUBLISH_SECONDS.labels("unavailable").observe(time.perf_counter() - started)
+            self._renew_if_dead(producer)
             raise PublishUnavailable(f"Kafka did not acknowledge: {exc!r}") from exc
         finally:
             self._in_flight -= 1
@@ -166,10 +171,27 @@ class KafkaReportPublisher:
                 self._idle.set()
         PUBLISH_SECONDS.labels("acknowledged").observe(time.perf_counter() - started)
 
+    def _renew_if_dead(self, producer: AIOKafkaProducer) -> bool:
+        """If ``producer`` stopped for good (``dead_producer_error``: after a broker restart
+        aiokafka's idempotent producer may never send again), drop it and connect a new
+        one in the background; True when it did. Requests get 503 meanwhile."""
+        error = dead_producer_error(producer)
+        if error is None or producer is not self._producer or self._closing:
+            return False
+        log.warning("Kafka producer stopped for good (%r); reconnecting", error)
+        self._producer = None
+        self._connected.clear()
+        retiring = asyncio.create_task(_stop_quietly(producer))
+        self._retired.add(retiring)
+        retiring.add_done_callback(self._retired.discard)
+        self._connector = asyncio.create_task(self._connect_until_up(), name="intake-kafka")
+        return True
+
     async def ping(self) -> bool:
-        """Readiness: connected and the cluster answers a metadata request."""
+        """Readiness: connected, the producer can still send, and the cluster answers a
+        metadata request."""
         producer = self._producer
-        if producer is None or not self.connected:
+        if producer is None or not self.connected or self._renew_if_dead(producer):
             return False
         try:
             async with asyncio.timeout(PING_TIMEOUT_SECONDS):
@@ -191,6 +213,11 @@ class KafkaReportPublisher:
             await asyncio.wait_for(self._idle.wait(), self._timeout + 1)
         if self._producer is not None:
             await self._producer.stop()
+
+
+async def _stop_quietly(producer: AIOKafkaProducer) -> None:
+    with contextlib.suppress(Exception):
+        await producer.stop()
 
 
 def _consume_exception(future: "asyncio.Future[object]") -> None:
