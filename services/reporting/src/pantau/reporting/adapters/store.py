@@ -22,6 +22,7 @@ from uuid import uuid4
 from pymongo import AsyncMongoClient, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from pantau.reporting.core import stats
 from pantau.reporting.core.query import ReportQuery, SortOrder
@@ -47,6 +48,7 @@ MAX_CAS_ROUNDS = 20
 # Concurrent `_id` lookups of one load; stays well under the client's pool size.
 LOAD_CONCURRENCY = 8
 BULK_CHUNK = 25
+DUPLICATE_KEY = 11000
 
 
 Checkpoint = Callable[[str], Awaitable[None]]
@@ -70,6 +72,7 @@ class ReportStore:
         client: AsyncMongoClient[Any],
         database: str,
         checkpoint: Checkpoint | None = None,
+        conditional_writes: bool | None = None,
     ) -> None:
         self._client = client
         self._db: AsyncDatabase[Any] = client[database]
@@ -79,6 +82,10 @@ class ReportStore:
         self.audit_log = self._db[AUDIT_LOG]
         # Called between the steps of a write; tests raise from it to simulate a crash.
         self._checkpoint = checkpoint
+        # Whether the server applies a filtered update atomically and cheaply (MongoDB),
+        # or only reads by a lone ``_id`` without scanning (FerretDB); asked once unless
+        # given (tests run the MongoDB path on FerretDB too: slower there, same results).
+        self._conditional_writes = conditional_writes
 
     @property
     def database(self) -> AsyncDatabase[Any]:
@@ -95,6 +102,14 @@ class ReportStore:
         await self.reports.create_index([("status", 1)])
         await self.alert_log.create_index([("at", -1)])
         await self.audit_log.create_index([("at", -1)])
+
+    async def conditional_writes(self) -> bool:
+        """True on MongoDB; False on FerretDB (``buildInfo`` names its version), where a
+        filter other than a lone ``_id`` scans the collection and is not atomic anyway."""
+        if self._conditional_writes is None:
+            info = await self._client.admin.command("buildInfo")
+            self._conditional_writes = "ferretdbVersion" not in info
+        return self._conditional_writes
 
     async def _reached(self, step: str) -> None:
         if self._checkpoint is not None:
@@ -127,24 +142,25 @@ class ReportStore:
         return changed
 
     async def _log_alerts(self, events: Sequence[Event]) -> None:
-        ops = [
-            UpdateOne(
-                {"_id": str(event.event_id)},
-                {"$setOnInsert": alert_log_entry(event)},
-                upsert=True,
-            )
+        # Append-only, keyed by event id: one unordered insert (one storage transaction
+        # on FerretDB, where each upsert would be its own); a redelivered event's entry
+        # is already there, and its duplicate-key error is the expected outcome.
+        entries = {
+            str(event.event_id): {"_id": str(event.event_id), **alert_log_entry(event)}
             for event in events
             if isinstance(event, AlertEvent)
-        ]
-        if ops:
-            await bulk_write_ordered(self.alert_log, ops)
+        }
+        if entries:
+            await insert_new(self.alert_log, list(entries.values()))
 
     async def _fold_and_write(
         self, by_report: dict[str, list[Event]]
     ) -> tuple[int, set[str], dict[str, _StatsWork]]:
         docs = await self.load_many(by_report)
+        conditional = await self.conditional_writes()
         token = uuid4().hex
         ops: list[ReplaceOne[Any] | UpdateOne] = []
+        created: list[dict[str, Any]] = []
         expected: dict[str, int] = {}
         work: dict[str, _StatsWork] = {}
         for report_id, events in by_report.items():
@@ -159,17 +175,8 @@ class ReportStore:
                     work[report_id] = _StatsWork(old["version"], leftovers, fresh=())
                 continue  # otherwise a redelivery: nothing to write
             version = (old["version"] if old else 0) + 1
-            applied = old.get("stats_applied") if old else None
             contrib = stats.contribution(new)
-            pending_ops = list(leftovers)
-            fresh: tuple[str, ...] = ()
-            if contrib != applied:
-                op_id = f"{report_id}:{version}"
-                net = stats.change(applied, contrib)
-                # A list of documents: FerretDB stores no nested arrays.
-                deltas = [{"b": b, "p": p, "n": n} for (b, p), n in net.items()]
-                pending_ops.append({"op": op_id, "d": deltas})
-                fresh = (op_id,)
+            pending_ops, fresh = _stats_ops(old, contrib, op_id=f"{report_id}:{version}")
             new.update(
                 {
                     "_id": report_id,
@@ -182,6 +189,14 @@ class ReportStore:
             expected[report_id] = version
             if pending_ops:
                 work[report_id] = _StatsWork(version, pending_ops, fresh)
+            if not conditional:
+                # FerretDB: by `_id` alone (see the module docstring); a single writer.
+                # New reports in one insert: one storage transaction for all of them.
+                if old is None:
+                    created.append(new)
+                else:
+                    ops.append(ReplaceOne({"_id": report_id}, new))
+                continue
             if old is None:
                 # Create a version-0 placeholder if still absent (never overwriting a
                 # concurrent creator), then swap it like any other version. Not the
@@ -193,8 +208,10 @@ class ReportStore:
             ops.append(ReplaceOne({"_id": report_id, "version": version - 1}, new))
         if not expected:
             return 0, set(), work
+        if created:
+            await self.reports.insert_many(created, ordered=True)
         modified = await bulk_write_ordered(self.reports, ops)
-        if modified == len(expected):
+        if not conditional or modified == len(expected):
             return len(expected), set(), work
         # Some compare-and-swap lost a race: find which by our write token, retry those.
         after = await self.load_many(expected)
@@ -206,16 +223,19 @@ class ReportStore:
         """Apply the pending aggregate operations of ``work``, exactly once each."""
         if not work:
             return
-        buckets, guarded = _plan_bucket_updates(work)
-        if guarded:
+        conditional = await self.conditional_writes()
+        plans = _plan_bucket_updates(work)
+        if not conditional:
+            await self._apply_bucket_plans_by_id(plans)
+        elif plans:
             await bulk_write_ordered(
                 self.buckets,
                 [
                     UpdateOne({"_id": b}, {"$setOnInsert": _new_bucket(b)}, upsert=True)
-                    for b in sorted(buckets)
+                    for b in sorted({plan.bucket for plan in plans})
                 ],
             )
-            await bulk_write_ordered(self.buckets, guarded)
+            await bulk_write_ordered(self.buckets, [plan.guarded_update() for plan in plans])
         await self._reached("buckets_updated")
         # The ops are applied: drop them from the reports (bumping the version, so a
         # writer holding an older copy with the ops still pending must reload), then
@@ -224,19 +244,48 @@ class ReportStore:
             self.reports,
             [
                 UpdateOne(
-                    {"_id": rid, "version": item.version},
+                    {"_id": rid, "version": item.version} if conditional else {"_id": rid},
                     {"$set": {"stats_pending": []}, "$inc": {"version": 1}},
                 )
                 for rid, item in work.items()
             ],
         )
         await self._reached("reports_cleared")
-        await self._forget_applied(work)
+        await self._forget_applied(work, reload=conditional)
 
-    async def _forget_applied(self, work: dict[str, _StatsWork]) -> None:
+    async def _apply_bucket_plans_by_id(self, plans: list["_BucketPlan"]) -> None:
+        """The guarded increments with ``_id``-only writes (FerretDB): the guard "none of
+        the op ids applied here yet" is checked on the loaded bucket, missing buckets are
+        inserted whole in one command. Exact with one writer, like the filter it replaces
+        (FerretDB does not apply a filtered update atomically either)."""
+        current = await _load_by_id(self.buckets, [plan.bucket for plan in plans])
+        created: dict[str, dict[str, Any]] = {}
+        updates: list[UpdateOne] = []
+        for plan in plans:
+            doc = created.get(plan.bucket) or current.get(plan.bucket)
+            if doc is not None and set(plan.op_ids) & set(doc.get("ops") or []):
+                continue  # applied by an earlier, interrupted attempt
+            if doc is None or plan.bucket in created:
+                doc = created.setdefault(
+                    plan.bucket, {"_id": plan.bucket, **_new_bucket(plan.bucket)}
+                )
+                _add_counts(doc, plan.incs)
+                doc["ops"] = [*doc["ops"], *plan.op_ids]
+                continue
+            update: dict[str, Any] = {"$push": {"ops": {"$each": plan.op_ids}}}
+            if plan.incs:
+                update["$inc"] = plan.incs
+            updates.append(UpdateOne({"_id": plan.bucket}, update))
+        if created:
+            await self.buckets.insert_many(list(created.values()), ordered=True)
+        if updates:
+            await bulk_write_ordered(self.buckets, updates)
+
+    async def _forget_applied(self, work: dict[str, _StatsWork], *, reload: bool) -> None:
         # Only ops no report still lists as pending: another writer that carried an op
-        # over will apply it (a no-op thanks to the guard) and forget it itself.
-        cleared = await self.load_many(work)
+        # over will apply it (a no-op thanks to the guard) and forget it itself. With a
+        # single writer (FerretDB) the reports were just cleared by this one.
+        cleared = await self.load_many(work) if reload else {}
         done_ids: dict[str, list[str]] = defaultdict(list)
         for rid, item in work.items():
             still = {op["op"] for op in (cleared.get(rid) or {}).get("stats_pending") or []}
@@ -323,10 +372,11 @@ class ReportStore:
 
 async def bulk_write_ordered(collection: AsyncCollection[Any], ops: Sequence[Any]) -> int:
     """Ordered bulk writes in chunks of ``BULK_CHUNK`` statements; returns how many
-    documents were modified. FerretDB 1.24 (SQLite) hangs on one ``update`` command
-    mixing upserts and updates once it holds more than about 200 statements (each
-    statement takes a pooled SQLite connection until the command ends), and a hung
-    command blocks the whole server; small chunks keep it well below that."""
+    documents were modified. FerretDB 1.24 (SQLite) keeps every statement's read cursor,
+    a pooled SQLite connection, open until the whole ``update`` command ends, and has at
+    most 100 per database: a command of about 100 modifying statements, or several
+    concurrent commands adding up to that, waits forever and blocks the whole server.
+    Small chunks, and one bulk command in flight per process, keep it well below."""
     modified = 0
     for start in range(0, len(ops), BULK_CHUNK):
         result = await collection.bulk_write(list(ops[start : start + BULK_CHUNK]), ordered=True)
@@ -334,13 +384,48 @@ async def bulk_write_ordered(collection: AsyncCollection[Any], ops: Sequence[Any
     return modified
 
 
-def _plan_bucket_updates(work: dict[str, _StatsWork]) -> tuple[set[str], list[UpdateOne]]:
-    """The buckets touched and their guarded updates: one per bucket merging every fresh
-    op (none of them applied anywhere yet), one per bucket and op for ops left by an
-    interrupted attempt (maybe applied to some buckets already)."""
+class _BucketPlan:
+    """Increments for one bucket, to apply only if none of ``op_ids`` is applied there."""
+
+    __slots__ = ("bucket", "incs", "op_ids")
+
+    def __init__(self, bucket: str, incs: dict[str, int], op_ids: list[str]) -> None:
+        self.bucket, self.incs, self.op_ids = bucket, incs, op_ids
+
+    def guarded_update(self) -> UpdateOne:
+        update: dict[str, Any] = {"$push": {"ops": {"$each": self.op_ids}}}
+        if self.incs:
+            update["$inc"] = self.incs
+        return UpdateOne({"_id": self.bucket, "ops": {"$nin": self.op_ids}}, update)
+
+
+def _add_counts(doc: dict[str, Any], incs: dict[str, int]) -> None:
+    """Apply ``$inc``-style dotted ``incs`` to a bucket document in memory."""
+    for path, delta in incs.items():
+        node = doc
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = node.get(leaf, 0) + delta
+
+
+async def insert_new(collection: AsyncCollection[Any], documents: list[dict[str, Any]]) -> None:
+    """Insert ``documents``, skipping those whose ``_id`` is already there."""
+    try:
+        await collection.insert_many(documents, ordered=False)
+    except BulkWriteError as exc:
+        others = [e for e in exc.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
+        if others or exc.details.get("writeConcernErrors"):
+            raise
+
+
+def _plan_bucket_updates(work: dict[str, _StatsWork]) -> list[_BucketPlan]:
+    """The guarded bucket updates: one per bucket merging every fresh op (none of them
+    applied anywhere yet), one per bucket and op for ops left by an interrupted attempt
+    (maybe applied to some buckets already)."""
     fresh_incs: dict[str, dict[str, int]] = defaultdict(dict)
     fresh_ids: dict[str, list[str]] = defaultdict(list)
-    guarded: list[UpdateOne] = []
+    guarded: list[_BucketPlan] = []
     for item in work.values():
         for op in item.ops:
             per_bucket: dict[str, dict[str, int]] = defaultdict(dict)
@@ -348,23 +433,15 @@ def _plan_bucket_updates(work: dict[str, _StatsWork]) -> tuple[set[str], list[Up
                 bucket, path = delta["b"], delta["p"]
                 per_bucket[bucket][path] = per_bucket[bucket].get(path, 0) + delta["n"]
             if op["op"] not in item.fresh:
-                guarded += [_guarded_inc(b, incs, [op["op"]]) for b, incs in per_bucket.items()]
+                guarded += [_BucketPlan(b, incs, [op["op"]]) for b, incs in per_bucket.items()]
                 continue
             for bucket, incs in per_bucket.items():
                 target = fresh_incs[bucket]
                 for path, delta in incs.items():
                     target[path] = target.get(path, 0) + delta
                 fresh_ids[bucket].append(op["op"])
-    guarded += [_guarded_inc(b, fresh_incs[b], ids) for b, ids in fresh_ids.items()]
-    buckets = {delta["b"] for item in work.values() for op in item.ops for delta in op["d"]}
-    return buckets, guarded
-
-
-def _guarded_inc(bucket: str, incs: dict[str, int], op_ids: list[str]) -> UpdateOne:
-    update: dict[str, Any] = {"$push": {"ops": {"$each": op_ids}}}
-    if incs:
-        update["$inc"] = incs
-    return UpdateOne({"_id": bucket, "ops": {"$nin": op_ids}}, update)
+    guarded += [_BucketPlan(b, fresh_incs[b], ids) for b, ids in fresh_ids.items()]
+    return guarded
 
 
 def _new_bucket(bucket: str) -> dict[str, Any]:
@@ -401,6 +478,21 @@ def alert_log_entry(event: AlertEvent) -> dict[str, Any]:
         "error": data.error,
         "at": to_ms(data.at),
     }
+
+
+def _stats_ops(
+    old: dict[str, Any] | None, contrib: dict[str, Any] | None, *, op_id: str
+) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """A report's pending aggregate ops after a write: those an earlier attempt left,
+    plus op ``op_id`` if its contribution changes (then also returned as fresh)."""
+    pending = list(old.get("stats_pending") or []) if old else []
+    applied = old.get("stats_applied") if old else None
+    if contrib == applied:
+        return pending, ()
+    net = stats.change(applied, contrib)
+    # A list of documents: FerretDB stores no nested arrays.
+    deltas = [{"b": b, "p": p, "n": n} for (b, p), n in net.items()]
+    return [*pending, {"op": op_id, "d": deltas}], (op_id,)
 
 
 _BOOKKEEPING = frozenset({"_id", "version", "write_token", "stats_applied", "stats_pending"})
