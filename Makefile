@@ -8,6 +8,8 @@
 #   make test     the full test suite (starts the local infrastructure when needed)
 #   make lint     ruff check + ruff format --check
 #   make bench    load benchmark against the local stack (starts it if needed)
+#   make chaos    faults under load on an own stack; summary in var/chaos/summary.md (~10 min)
+#   make soak     30 min at 200 reports/s: memory and consumer-lag slopes (SOAK_MINUTES, SOAK_RATE)
 #   make ops-check  promtool checks of the Prometheus config, rules and rule tests
 #   make eval-classifier   classifier quality report (python -m pantau.classifier.eval)
 
@@ -22,9 +24,9 @@ STAMP := $(VENV)/.installed
 STACK := $(BIN)/pantau stack
 
 PYPROJECTS := $(wildcard shared/pyproject.toml services/*/pyproject.toml cli/pyproject.toml \
-                deploy/localstack/pyproject.toml)
+                deploy/localstack/pyproject.toml bench/pyproject.toml)
 
-.PHONY: help venv infra run up down status test lint bench eval-classifier ops-check
+.PHONY: help venv infra run up down status test lint bench chaos soak eval-classifier ops-check
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -67,6 +69,17 @@ lint: venv
 bench: venv
 	$(STACK) up
 	$(BIN)/python -m pantau.bench
+
+SOAK_MINUTES ?= 30
+SOAK_RATE ?= 200
+soak: venv
+	$(STACK) up
+	$(BIN)/python -m pantau.bench soak --minutes $(SOAK_MINUTES) --rate $(SOAK_RATE)
+
+# Full chaos scenarios (kill -9 each service, broker restart, 60 s store and SMTP outages,
+# poison on every topic) on a stack of its own; `make test` runs the short variant.
+chaos: venv
+	PANTAU_CHAOS=full $(BIN)/pytest tests/chaos -q -s -p no:cacheprovider --timeout 3600
 
 ops-check:
 	cd deploy/prometheus && promtool check config prometheus.yml prometheus.docker.yml \

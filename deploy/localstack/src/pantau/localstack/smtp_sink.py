@@ -1,7 +1,9 @@
 """A local SMTP server (aiosmtpd) that writes every received mail to a file.
 
 ``make run`` starts it on 127.0.0.1:1025 writing to ``var/mail/``; tests start
-their own on a free port.
+their own on a free port. For outage tests it can *refuse*: every DATA command is then
+answered ``421`` (a transient failure; no mail is stored). In-process, set
+``sink.handler.refuse``; as a process, SIGUSR1 starts refusing and SIGUSR2 stops.
 """
 
 import asyncio
@@ -82,6 +84,13 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     sink = start_sink(args.mail_dir, host=args.host, port=args.port)
+
+    def refuse(on: bool) -> None:
+        sink.handler.refuse = on
+        print(f"SMTP sink {'refusing (421)' if on else 'accepting again'}", flush=True)
+
+    signal.signal(signal.SIGUSR1, lambda *_: refuse(True))
+    signal.signal(signal.SIGUSR2, lambda *_: refuse(False))
     print(f"SMTP sink on {sink.host}:{sink.port}, writing to {sink.mail_dir}", flush=True)
     stopped.wait()
     sink.stop()
