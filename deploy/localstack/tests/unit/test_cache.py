@@ -152,3 +152,36 @@ class TestFerretDbBinary:
 
         assert "`go` is not installed" in raised.value.problem
         assert "mongod" in raised.value.fix
+
+
+class TestFerretDbPatches:
+    def test_each_patch_replaces_its_text(self, tmp_path: Path) -> None:
+        source = tmp_path / "src"
+        target = source / "internal" / "metadata.go"
+        target.parent.mkdir(parents=True)
+        target.write_text('const IDColumn = "a"\n')
+        patch = cache.SourcePatch(path="internal/metadata.go", old='"a"', new='"b"', why="t")
+
+        cache.apply_source_patches(source, (patch,))
+
+        assert target.read_text() == 'const IDColumn = "b"\n'
+
+    def test_a_patch_that_no_longer_matches_fails_loudly(self, tmp_path: Path) -> None:
+        (tmp_path / "metadata.go").write_text("moved elsewhere\n")
+        patch = cache.SourcePatch(path="metadata.go", old="IDColumn", new="x", why="t")
+
+        with pytest.raises(StackError) as raised:
+            cache.apply_source_patches(tmp_path, (patch,))
+
+        assert "metadata.go" in raised.value.problem
+        assert "FERRETDB_PATCH_LEVEL" in raised.value.fix
+
+    def test_the_id_index_patch_matches_the_pinned_ferretdb_source(self) -> None:
+        # The Go module cache holds the source once the stack has been built here.
+        module = (
+            Path.home() / "go/pkg/mod/github.com/!ferret!d!b" / f"!ferret!d!b@{FERRETDB_VERSION}"
+        )
+        if not module.is_dir():
+            pytest.skip("FerretDB's source is not in the Go module cache")
+        for patch in cache.FERRETDB_PATCHES:
+            assert (module / patch.path).read_text().count(patch.old) == 1

@@ -15,6 +15,9 @@ from pathlib import Path
 KAFKA_VERSION = "4.1.1"
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
+# Bumped whenever cache.FERRETDB_PATCHES changes, so a binary built without them is
+# rebuilt instead of reused.
+FERRETDB_PATCH_LEVEL = "pantau.1"
 MIN_JAVA_MAJOR = 17
 # JIT tier 1 and the serial collector start a JVM in about half the time on a small
 # machine, at the cost of peak throughput: right for short-lived tools and test brokers.
@@ -139,7 +142,8 @@ class StackConfig:
 
     @property
     def ferretdb_bin(self) -> Path:
-        return self.cache_dir / "ferretdb" / FERRETDB_VERSION / "bin" / "ferretdb"
+        build = f"{FERRETDB_VERSION}-{FERRETDB_PATCH_LEVEL}"
+        return self.cache_dir / "ferretdb" / build / "bin" / "ferretdb"
 
     @property
     def pom_path(self) -> Path:
