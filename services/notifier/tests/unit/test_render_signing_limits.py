@@ -51,6 +51,17 @@ class TestRender:
         assert message.text.index("[KRITIS]") < message.text.index("[SEDANG]")
         assert "… dan 4 laporan lain." in message.text
 
+    def test_equal_severity_and_time_are_ordered_by_report_id(self, make_facts):
+        first = make_facts(severity=Severity.HIGH)
+        reports = [replace(first, report_id=f"rpt_{n}", title=f"Kasus {n}") for n in "ba"]
+        forward = RENDERER.render(reports=reports, kind=AlertKind.UPDATE, language=Language.ID)
+        backward = RENDERER.render(
+            reports=reports[::-1], kind=AlertKind.UPDATE, language=Language.ID
+        )
+        assert forward == backward
+        assert forward.data["report_ids"] == ["rpt_a", "rpt_b"]
+        assert forward.text.index("Kasus a") < forward.text.index("Kasus b")
+
     def test_long_descriptions_are_cut(self, make_facts):
         report = replace(make_facts(), description="x" * 2000)
         message = RENDERER.render(reports=[report], kind=AlertKind.INITIAL, language=Language.ID)

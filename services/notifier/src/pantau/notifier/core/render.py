@@ -64,7 +64,8 @@ class Renderer:
         ack_url: str | None = None,
         escalation_level: int = 0,
     ) -> RenderedMessage:
-        ordered = sorted(reports, key=lambda r: (-r.severity.rank, r.received_at))
+        # report_id breaks ties, so the same reports give the same message in any order.
+        ordered = sorted(reports, key=lambda r: (-r.severity.rank, r.received_at, r.report_id))
         worst = ordered[0]
         words_cat = CATEGORY_WORDS[language]
         words_sev = SEVERITY_WORDS[language]
