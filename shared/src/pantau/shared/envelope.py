@@ -18,6 +18,9 @@ HEADER_DLQ_ORIGINAL_OFFSET = "pantau-dlq-original-offset"
 HEADER_DLQ_ERROR_CLASS = "pantau-dlq-error-class"
 HEADER_DLQ_ERROR_MESSAGE = "pantau-dlq-error-message"
 HEADER_DLQ_ATTEMPTS = "pantau-dlq-attempts"
+# Which consumer dead-lettered the message: several groups read one topic and share its DLQ.
+HEADER_DLQ_GROUP = "pantau-dlq-group"
+HEADER_DLQ_SERVICE = "pantau-dlq-service"
 
 
 def utcnow() -> datetime:
