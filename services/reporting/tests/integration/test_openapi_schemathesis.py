@@ -41,7 +41,7 @@ pytestmark = pytest.mark.integration
 # Hard checks: no 5xx, and every response whose status and content type the schema
 # documents has a body and headers as documented.
 CHECKS = [not_a_server_error, response_schema_conformance, response_headers_conformance]
-# Every status code and content type documented: not yet true (see the xfail below).
+# Every status code and content type the service answers is documented.
 DOCUMENTED = [status_code_conformance, content_type_conformance]
 MAX_EXAMPLES = int(os.environ.get("PANTAU_SCHEMATHESIS_EXAMPLES", "15"))
 READY_SECONDS = 60.0
@@ -173,14 +173,6 @@ def test_no_server_error_and_documented_responses_match_the_schema(
     assert not failures, "\n\n".join(failures)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "reporting's OpenAPI documents neither its problem+json errors (401/403/404/422) "
-        "nor the export media types (text/csv, application/geo+json): adapters/api.py and "
-        "adapters/stats_api.py declare no `responses=` (intake's problem_responses() does)"
-    ),
-)
 def test_every_status_code_and_content_type_is_documented(
     reporting: tuple[str, dict[str, str]],
 ) -> None:

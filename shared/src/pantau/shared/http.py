@@ -7,11 +7,65 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pantau.shared.auth import InvalidToken, Principal, Role, verify_token
 
 PROBLEM_JSON = "application/problem+json"
+
+# What each error status means unless a route says otherwise (``problem_responses``).
+PROBLEM_DESCRIPTIONS: dict[int, str] = {
+    400: "The request could not be understood.",
+    401: "No or invalid bearer token.",
+    403: "The token's role may not do this.",
+    404: "Not found, or not visible to the caller.",
+    409: "Conflicts with the current state.",
+    413: "The body is larger than this endpoint accepts.",
+    422: "A parameter or the body breaks a rule; `errors` lists each field.",
+    429: "Rate limit reached; see `Retry-After`.",
+    500: "An internal error.",
+    503: "A dependency is unavailable; retry after `Retry-After`.",
+}
+
+
+class ProblemFieldError(BaseModel):
+    """One broken rule, located by a dotted path such as ``reporter.phone``."""
+
+    field: str
+    message: str
+    type: str
+
+
+class ProblemDetails(BaseModel):
+    """The body of every error: RFC 9457 problem details (for the OpenAPI schema)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[ProblemFieldError] | None = None
+
+
+def problem_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries documenting ``statuses`` as problem+json.
+
+    ``descriptions`` overrides the default text of a status, keyed ``s404="..."``.
+    (``model`` registers the schema component; FastAPI also lists it under the route's
+    own media type, which is harmless.)
+    """
+    schema = {"$ref": "#/components/schemas/ProblemDetails"}
+    return {
+        status: {
+            "model": ProblemDetails,
+            "description": descriptions.get(f"s{status}", PROBLEM_DESCRIPTIONS[status]),
+            "content": {PROBLEM_JSON: {"schema": schema}},
+        }
+        for status in statuses
+    }
 
 
 class Problem(Exception):

@@ -93,7 +93,9 @@ def dead_producer_error(producer: AIOKafkaProducer) -> BaseException | None:
 async def renew_dead_producer(broker: KafkaBroker) -> bool:
     """Replace ``broker``'s producer if its sender died (see ``dead_producer_error``), with
     the same settings; True when it did. A no-op for a broker that is not connected."""
-    fast_producer = broker.config.broker_config.producer
+    # Test doubles of a broker have no FastStream config: nothing to renew there.
+    broker_config = getattr(getattr(broker, "config", None), "broker_config", None)
+    fast_producer = getattr(broker_config, "producer", None)
     state = getattr(fast_producer, "_producer", None)
     old = getattr(state, "producer", None) if state else None
     if old is None or (error := dead_producer_error(old)) is None:
@@ -134,12 +136,28 @@ def make_broker(settings: KafkaSettings, *, client_id: str, **kwargs: Any) -> Ka
     return broker
 
 
-def subscriber_options(settings: KafkaSettings, *, service: str) -> dict[str, Any]:
-    """Consumer options: own group, no auto-commit; an unhandled error seeks back (redelivery)."""
+# How long a handler may hold one message or batch before aiokafka declares the consumer
+# dead and leaves the group. Kafka's default (300 s) is shorter than a store outage, and
+# transient errors (TRANSIENT_ERRORS) are retried without limit inside the handler, so
+# during an outage a consumer was kicked out ("LeaveGroup ... Revoking previously
+# assigned partitions"), rebalanced and redelivered its batch when the store came back.
+# aiokafka's heartbeat runs in its own task, so a dead process is still noticed after
+# session_timeout_ms, and the rebalance timeout stays session_timeout_ms (a rebalance
+# does not wait this long); the cost is only that a handler wedged without retrying
+# keeps its partitions this long. Outages longer than this still cost one rebalance.
+MAX_POLL_INTERVAL_MS = 60 * 60 * 1000
+
+
+def subscriber_options(
+    settings: KafkaSettings, *, service: str, max_poll_interval_ms: int = MAX_POLL_INTERVAL_MS
+) -> dict[str, Any]:
+    """Consumer options: own group, no auto-commit; an unhandled error seeks back (redelivery);
+    a handler may retry a dependency outage for up to ``max_poll_interval_ms``."""
     return {
         "group_id": settings.group_id(service),
         "auto_offset_reset": "earliest",
         "ack_policy": AckPolicy.NACK_ON_ERROR,
+        "max_poll_interval_ms": max_poll_interval_ms,
     }
 
 
@@ -263,7 +281,13 @@ class MessageProcessor:
             env.HEADER_DLQ_ERROR_CLASS: type(exc).__name__,
             env.HEADER_DLQ_ERROR_MESSAGE: str(exc)[:DLQ_ERROR_MESSAGE_LIMIT],
             env.HEADER_DLQ_ATTEMPTS: str(attempts),
+            env.HEADER_DLQ_SERVICE: self._service,
         }
+        # The failing consumer group (several groups share one DLQ); FastStream hands the
+        # aiokafka consumer that fetched the message along with it.
+        group = getattr(getattr(msg, "consumer", None), "_group_id", None)
+        if isinstance(group, str):
+            dlq_headers[env.HEADER_DLQ_GROUP] = group
         # If this publish fails the exception propagates, the message is not committed,
         # and it is redelivered: nothing is lost.
         await renew_dead_producer(self._broker)

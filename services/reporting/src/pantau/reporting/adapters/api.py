@@ -40,7 +40,7 @@ from pantau.shared.events import (
     ReportStatusChangedData,
     Severity,
 )
-from pantau.shared.http import Problem, bearer_auth
+from pantau.shared.http import Problem, bearer_auth, problem_responses
 from pantau.shared.identity import IdentityCipher, IdentityKeyError
 from pantau.shared.kafka import publish_event
 
@@ -51,6 +51,38 @@ DUPLICATE_SCAN_LIMIT = 500
 EXPORT_CHUNK_ROWS = 200
 TEXT_QUERY_MAX = 200
 FILTER_VALUES_MAX = 20
+# Every route here needs a bearer token of an allowed role, and validates its parameters.
+AUTHED = (401, 403, 422)
+NOT_FOUND = "No such report, or not in the caller's region."
+
+
+GEOJSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "features"],
+    "properties": {
+        "type": {"const": "FeatureCollection"},
+        "features": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+def export_responses(
+    media_type: str, filename: str, schema: dict[str, Any]
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` of a streamed export: its media type, and the errors."""
+    return {
+        200: {
+            "description": f"Every matching report, streamed as `{media_type}`.",
+            "content": {media_type: {"schema": schema}},
+            "headers": {
+                "Content-Disposition": {
+                    "description": f'`attachment; filename="{filename}"`',
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        **problem_responses(*AUTHED),
+    }
 
 
 def reader_auth(config: Config, roles: tuple[Role, ...] = READ_ROLES) -> Callable[..., Any]:
@@ -196,7 +228,12 @@ def export_router(*, config: Config, store: ReportStore) -> APIRouter:
             projection=EXPORT_PROJECTION,
         )
 
-    @router.get("/export.csv", summary="Export reports as CSV")
+    @router.get(
+        "/export.csv",
+        summary="Export reports as CSV",
+        response_class=StreamingResponse,
+        responses=export_responses("text/csv", "pantau-reports.csv", {"type": "string"}),
+    )
     async def export_csv(
         principal: Reader, params: Annotated[ListParams, Depends()]
     ) -> StreamingResponse:
@@ -208,7 +245,14 @@ def export_router(*, config: Config, store: ReportStore) -> APIRouter:
             headers={"Content-Disposition": 'attachment; filename="pantau-reports.csv"'},
         )
 
-    @router.get("/export.geojson", summary="Export reports as GeoJSON")
+    @router.get(
+        "/export.geojson",
+        summary="Export reports as GeoJSON",
+        response_class=StreamingResponse,
+        responses=export_responses(
+            "application/geo+json", "pantau-reports.geojson", GEOJSON_SCHEMA
+        ),
+    )
     async def export_geojson(
         principal: Reader, params: Annotated[ListParams, Depends()]
     ) -> StreamingResponse:
@@ -228,7 +272,11 @@ def reports_router(*, config: Config, store: ReportStore) -> APIRouter:
     router = APIRouter(prefix="/v1/reports", tags=["reports"])
     Reader = Annotated[Principal, Depends(reader_auth(config))]
 
-    @router.get("", summary="List reports")
+    @router.get(
+        "",
+        summary="List reports",
+        responses=problem_responses(400, *AUTHED, s400="`cursor` is not one this API issued."),
+    )
     async def list_reports(
         principal: Reader,
         params: Annotated[ListParams, Depends()],
@@ -259,7 +307,11 @@ def reports_router(*, config: Config, store: ReportStore) -> APIRouter:
             item["region_name"] = regions.name(code) if code else None
         return {"items": items, "next_cursor": next_cursor}
 
-    @router.get("/{report_id}", summary="One report")
+    @router.get(
+        "/{report_id}",
+        summary="One report",
+        responses=problem_responses(*AUTHED, 404, s404=NOT_FOUND),
+    )
     async def get_report(principal: Reader, report_id: str) -> dict[str, Any]:
         """The read model of one report: submission, classification, status, alerts."""
         if len(report_id) > 100:
@@ -278,7 +330,11 @@ def triage_router(*, config: Config, store: ReportStore, broker: KafkaBroker) ->
     router = APIRouter(prefix="/v1/reports", tags=["reports"])
     Reader = Annotated[Principal, Depends(reader_auth(config))]
 
-    @router.get("/{report_id}/duplicates", summary="Possible duplicates of a report")
+    @router.get(
+        "/{report_id}/duplicates",
+        summary="Possible duplicates of a report",
+        responses=problem_responses(*AUTHED, 404, s404=NOT_FOUND),
+    )
     async def possible_duplicates(
         principal: Reader,
         report_id: str,
@@ -319,7 +375,14 @@ def triage_router(*, config: Config, store: ReportStore, broker: KafkaBroker) ->
             ],
         }
 
-    @router.post("/{report_id}/status", status_code=202, summary="Change a report's status")
+    @router.post(
+        "/{report_id}/status",
+        status_code=202,
+        summary="Change a report's status",
+        responses=problem_responses(
+            *AUTHED, 404, 503, s404=NOT_FOUND, s503="Kafka is unreachable: nothing was recorded."
+        ),
+    )
     async def change_status(
         principal: Annotated[Principal, Depends(reader_auth(config, STATUS_ROLES))],
         report_id: str,
@@ -371,7 +434,13 @@ def identity_router(*, config: Config, store: ReportStore, cipher: IdentityCiphe
     router = APIRouter(prefix="/v1/reports", tags=["reports"])
     identity_roles = tuple(Role(r) for r in config.identity_roles)
 
-    @router.get("/{report_id}/reporter", summary="Reporter identity (audited)")
+    @router.get(
+        "/{report_id}/reporter",
+        summary="Reporter identity (audited)",
+        responses=problem_responses(
+            *AUTHED, 404, 500, s404=NOT_FOUND, s500="The identity key cannot decrypt it."
+        ),
+    )
     async def reporter_identity(
         principal: Annotated[Principal, Depends(reader_auth(config, identity_roles))],
         report_id: str,

@@ -6,10 +6,15 @@ A batch is parsed and written with bulk writes in one go. If that fails for any 
 but an unreachable dependency, the batch falls back to one message at a time through
 ``MessageProcessor`` (retry with backoff, then the DLQ), so one bad message cannot hold
 up the others. The batch is acknowledged only after every message's effect is durable.
+While the store is down the batch is retried for at most half the consumer's
+``max_poll_interval_ms``, then handed back (``TransientError``: the batch is nacked, its
+partitions are rewound and it is polled again), so an outage of any length never gets the
+consumer thrown out of its group.
 """
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,9 +29,11 @@ from pantau.shared.envelope import Event
 from pantau.shared.events import AlertEvent, ReportClassified, ReportStatusChanged, ReportSubmitted
 from pantau.shared.kafka import (
     MAX_BACKOFF_SECONDS,
+    MAX_POLL_INTERVAL_MS,
     TRANSIENT_ERRORS,
     MessageProcessor,
     PermanentError,
+    TransientError,
     subscriber_options,
 )
 from pantau.shared.telemetry import MESSAGE_RETRIES, MESSAGES_PROCESSED, observe_end_to_end
@@ -65,11 +72,14 @@ class RecordMessage:
 class BatchProjector:
     """Writes batches of records into the store; the per-message path is the fallback."""
 
-    def __init__(self, *, broker: KafkaBroker, config: Config, store: ReportStore) -> None:
+    def __init__(
+        self, *, broker: KafkaBroker, config: Config, store: ReportStore, retry_for: float
+    ) -> None:
         self._models = event_models(config)
         self._store = store
         self._processor = MessageProcessor(broker=broker, settings=config, service=SERVICE)
         self._backoff = config.retry_backoff_seconds
+        self._retry_for = retry_for  # seconds of outage before the batch is handed back
 
     @property
     def topics(self) -> list[str]:
@@ -92,6 +102,7 @@ class BatchProjector:
             except (ContractValidationError, PermanentError):
                 invalid.append(record)
         attempt = 0
+        give_back_at = time.monotonic() + self._retry_for
         while True:
             attempt += 1
             try:
@@ -101,6 +112,10 @@ class BatchProjector:
                 # whole batch until it is back (offsets stay uncommitted meanwhile).
                 for topic in {r.topic for r in records}:
                     MESSAGE_RETRIES.labels(SERVICE, topic, "transient").inc()
+                if time.monotonic() >= give_back_at:
+                    raise TransientError(
+                        f"store unavailable for {self._retry_for:.0f}s; batch handed back"
+                    ) from exc
                 log.warning("dependency unavailable, retrying batch: %r", exc)
                 await asyncio.sleep(min(self._backoff * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS))
                 continue
@@ -131,9 +146,18 @@ class BatchProjector:
             await self._processor.process(message, handle)  # type: ignore[arg-type]
 
 
-def register_consumer(broker: KafkaBroker, *, config: Config, store: ReportStore) -> None:
+def register_consumer(
+    broker: KafkaBroker,
+    *,
+    config: Config,
+    store: ReportStore,
+    max_poll_interval_ms: int = MAX_POLL_INTERVAL_MS,
+) -> None:
     """Subscribe the read-model projection to all four topics on ``broker``."""
-    projector = BatchProjector(broker=broker, config=config, store=store)
+    options = subscriber_options(config, service=SERVICE, max_poll_interval_ms=max_poll_interval_ms)
+    projector = BatchProjector(
+        broker=broker, config=config, store=store, retry_for=max_poll_interval_ms / 1000 / 2
+    )
 
     @broker.subscriber(
         *projector.topics,
@@ -142,7 +166,7 @@ def register_consumer(broker: KafkaBroker, *, config: Config, store: ReportStore
         batch_timeout_ms=config.batch_timeout_ms,
         title="reporting.read_model",
         description="Folds every report event into the per-report read model, in batches.",
-        **subscriber_options(config, service=SERVICE),
+        **options,
     )
     async def project_events(batch: KafkaMessage) -> None:
         await projector.project(batch.raw_message)  # type: ignore[arg-type]

@@ -8,14 +8,14 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 from fastapi import APIRouter, Depends, Query
 
-from pantau.reporting.adapters.api import READ_ROLES, reader_auth
+from pantau.reporting.adapters.api import AUTHED, READ_ROLES, reader_auth
 from pantau.reporting.adapters.store import ReportStore
 from pantau.reporting.config import Config
 from pantau.reporting.core import stats
 from pantau.shared import regions
 from pantau.shared.auth import Principal, Role
 from pantau.shared.events import Category, Severity
-from pantau.shared.http import Problem
+from pantau.shared.http import Problem, problem_responses
 from pantau.shared.topics import Topics
 
 MAX_STATS_DAYS = 92
@@ -44,7 +44,13 @@ def stats_router(*, config: Config, store: ReportStore) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["statistics"])
     Reader = Annotated[Principal, Depends(reader_auth(config, READ_ROLES))]
 
-    @router.get("/stats", summary="Report counts by category, severity, hour and region")
+    @router.get(
+        "/stats",
+        summary="Report counts by category, severity, hour and region",
+        responses=problem_responses(
+            *AUTHED, 404, s404="The region does not exist or is outside the caller's region."
+        ),
+    )
     async def report_stats(
         principal: Reader,
         region: Annotated[str | None, Query(max_length=20)] = None,
@@ -84,7 +90,9 @@ def operations_router(*, config: Config, store: ReportStore) -> APIRouter:
     Operator = Annotated[Principal, Depends(reader_auth(config, (Role.OPERATOR, Role.ADMIN)))]
     Admin = Annotated[Principal, Depends(reader_auth(config, (Role.ADMIN,)))]
 
-    @router.get("/alerts", summary="The alert log, newest first")
+    @router.get(
+        "/alerts", summary="The alert log, newest first", responses=problem_responses(*AUTHED)
+    )
     async def alert_log(
         principal: Operator, limit: Annotated[int, Query(ge=1, le=500)] = 100
     ) -> dict[str, Any]:
@@ -92,7 +100,11 @@ def operations_router(*, config: Config, store: ReportStore) -> APIRouter:
         entries = await store.latest_alerts(limit=limit)
         return {"items": [{k: v for k, v in e.items() if k != "_id"} for e in entries]}
 
-    @router.get("/audit/identity", summary="Who read reporter identities")
+    @router.get(
+        "/audit/identity",
+        summary="Who read reporter identities",
+        responses=problem_responses(*AUTHED),
+    )
     async def identity_audit(
         principal: Admin, limit: Annotated[int, Query(ge=1, le=500)] = 100
     ) -> dict[str, Any]:
@@ -101,7 +113,11 @@ def operations_router(*, config: Config, store: ReportStore) -> APIRouter:
         entries = await cursor.to_list(length=limit)
         return {"items": [{"audit_id": e.pop("_id"), **e} for e in entries]}
 
-    @router.get("/pipeline", summary="Consumer lag and dead-letter queue sizes")
+    @router.get(
+        "/pipeline",
+        summary="Consumer lag and dead-letter queue sizes",
+        responses=problem_responses(401, 403),
+    )
     async def pipeline(principal: Operator) -> dict[str, Any]:
         """Per topic: reporting's consumer lag and the size of its DLQ."""
         return await pipeline_health(config)
