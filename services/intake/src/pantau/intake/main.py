@@ -14,7 +14,6 @@ from pantau.intake.adapters.body_limit import BodyLimitMiddleware
 from pantau.intake.adapters.kafka import KafkaReportPublisher, build_broker
 from pantau.intake.adapters.metrics_middleware import ReportMetricsMiddleware
 from pantau.intake.adapters.ratelimit import RateLimit
-from pantau.intake.adapters.schemas import ProblemDetail
 from pantau.intake.adapters.sms import ReplayGuard, SmsIn, sms_router
 from pantau.intake.config import Config
 from pantau.intake.core.intake import Intake, ReportPublisherPort, ReportSealer
@@ -23,7 +22,7 @@ from pantau.intake.core.rules import TimeWindow
 from pantau.shared.auth import Role
 from pantau.shared.envelope import utcnow
 from pantau.shared.health import asyncapi_router, ops_router
-from pantau.shared.http import bearer_auth, install_problem_handlers
+from pantau.shared.http import ProblemDetails, bearer_auth, install_problem_handlers
 from pantau.shared.identity import IdentityCipher
 from pantau.shared.tracing import instrument_http
 
@@ -162,7 +161,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for model in (ReportIn, PublicReportIn, ReportBatchIn, ProblemDetail, SmsIn):
+    for model in (ReportIn, PublicReportIn, ReportBatchIn, ProblemDetails, SmsIn):
         generated = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for name, sub in generated.pop("$defs", {}).items():
             components.setdefault(name, sub)

@@ -2,7 +2,9 @@
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from pantau.shared.http import problem_responses as shared_problem_responses
 
 
 class ReportAccepted(BaseModel):
@@ -11,48 +13,21 @@ class ReportAccepted(BaseModel):
     report_id: str = Field(examples=["rpt_5f0c3a1e9b7d4c2a8e6f1b3d5a7c9e0f"])
 
 
-class ProblemFieldError(BaseModel):
-    """One broken rule, located by a dotted path such as ``reporter.phone``."""
-
-    field: str
-    message: str
-    type: str
-
-
-class ProblemDetail(BaseModel):
-    """RFC 9457 problem details."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str | None = None
-    instance: str | None = None
-    errors: list[ProblemFieldError] | None = None
+# What each error means at intake, where it says more than the shared default.
+INTAKE_PROBLEMS = {
+    400: "The body could not be read (not UTF-8 JSON).",
+    409: "A replayed request.",
+    422: "The body breaks a rule; `errors` lists each field path.",
+    503: "Kafka is unreachable: nothing was stored; retry after `Retry-After`.",
+}
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries for the given error statuses, as problem+json."""
-    descriptions = {
-        400: "The body could not be read (not UTF-8 JSON).",
-        401: "No or invalid bearer token.",
-        403: "The token's role may not do this.",
-        409: "A replayed request.",
-        413: "The body is larger than this endpoint accepts.",
-        422: "The body breaks a rule; `errors` lists each field path.",
-        429: "Rate limit reached; see `Retry-After`.",
-        503: "Kafka is unreachable: nothing was stored; retry after `Retry-After`.",
-    }
-    schema = {"$ref": "#/components/schemas/ProblemDetail"}
-    return {
-        status: {
-            "model": ProblemDetail,
-            "description": descriptions[status],
-            "content": {"application/problem+json": {"schema": schema}},
-        }
-        for status in (400, *statuses)
-    }
+    """OpenAPI ``responses`` entries for 400 and the given error statuses, as problem+json
+    (``pantau.shared.http.ProblemDetails``)."""
+    wanted = (400, *statuses)
+    overrides = {f"s{status}": text for status, text in INTAKE_PROBLEMS.items() if status in wanted}
+    return shared_problem_responses(*wanted, **overrides)
 
 
 REPORT_EXAMPLES: dict[str, dict[str, Any]] = {
