@@ -1,10 +1,12 @@
 """Statistics, the alert log, the identity audit log and pipeline health for the dashboard."""
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 from fastapi import APIRouter, Depends, Query
 
@@ -84,6 +86,9 @@ def stats_router(*, config: Config, store: ReportStore) -> APIRouter:
     return router
 
 
+PIPELINE_RETRY_AFTER_SECONDS = 5
+
+
 def operations_router(*, config: Config, store: ReportStore) -> APIRouter:
     """The alert log, the identity audit log and pipeline health (operators)."""
     router = APIRouter(prefix="/v1", tags=["operations"])
@@ -116,11 +121,20 @@ def operations_router(*, config: Config, store: ReportStore) -> APIRouter:
     @router.get(
         "/pipeline",
         summary="Consumer lag and dead-letter queue sizes",
-        responses=problem_responses(401, 403),
+        responses=problem_responses(401, 403, 503, s503="Kafka is unreachable; retry later."),
     )
     async def pipeline(principal: Operator) -> dict[str, Any]:
         """Per topic: reporting's consumer lag and the size of its DLQ."""
-        return await pipeline_health(config)
+        try:
+            return await pipeline_health(config)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            # The dashboard polls this; an outage is an answer, not an internal error.
+            raise Problem(
+                503,
+                "Kafka is unreachable",
+                "Consumer lag and DLQ sizes need Kafka; retry later.",
+                headers={"Retry-After": str(PIPELINE_RETRY_AFTER_SECONDS)},
+            ) from exc
 
     return router
 
@@ -132,9 +146,9 @@ async def pipeline_health(config: Config) -> dict[str, Any]:
     all_topics = [*names, *(Topics.dlq(n) for n in names)]
     admin = AIOKafkaAdminClient(bootstrap_servers=config.kafka_bootstrap, request_timeout_ms=5000)
     consumer = AIOKafkaConsumer(bootstrap_servers=config.kafka_bootstrap)
-    await admin.start()
-    await consumer.start()
     try:
+        await admin.start()
+        await consumer.start()
         described = await admin.describe_topics(all_topics)
         partitions = [
             TopicPartition(topic["topic"], part["partition"])
@@ -156,8 +170,11 @@ async def pipeline_health(config: Config) -> dict[str, Any]:
                 for name in names
             }
     finally:
-        await consumer.stop()
-        await admin.close()
+        # Either may never have started (Kafka unreachable); closing is best effort.
+        with contextlib.suppress(Exception):
+            await consumer.stop()
+        with contextlib.suppress(Exception):
+            await admin.close()
     dlq = {
         name: sum(ends[tp] - begins[tp] for tp in partitions if tp.topic == Topics.dlq(name))
         for name in names
