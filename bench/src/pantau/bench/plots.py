@@ -7,6 +7,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from pantau.bench import monitor
 from pantau.bench.monitor import Sample
@@ -16,6 +18,30 @@ from pantau.bench.stats import buckets, median
 
 def _minutes(samples: Sequence[Sample], t0: float, series: Sequence[tuple[float, float]]):
     return [(t - t0) / 60 for t, _ in series], [v for _, v in series]
+
+
+def _lag_lines(ax: Axes, samples: Sequence[Sample], t0: float) -> None:
+    """One line per consumer group: its lag in messages over minutes since ``t0``."""
+    for group in monitor.groups_seen(samples):
+        ax.plot(*_minutes(samples, t0, monitor.lag_series(samples, group)), label=group)
+    ax.set_ylabel("consumer lag (messages)")
+
+
+def _cpu_lines(ax: Axes, samples: Sequence[Sample], t0: float) -> None:
+    """One line per process: CPU cores used over minutes since ``t0``."""
+    for name in monitor.names_seen(samples):
+        x, y = _minutes(samples, t0, monitor.cpu_series(samples, name))
+        ax.plot(x, y, label=name, linewidth=0.8)
+    ax.set_ylabel("CPU cores")
+    ax.legend(fontsize=8, ncol=3)
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
 
 
 def _median_run(runs: Sequence[RunResult]) -> RunResult:
@@ -69,33 +95,21 @@ def sweep_png(
 
     t0 = samples[0].at if samples else 0.0
     ax = axes[2]
-    for group in monitor.groups_seen(samples):
-        x, y = _minutes(samples, t0, monitor.lag_series(samples, group))
-        ax.plot(x, y, label=group)
+    _lag_lines(ax, samples, t0)
     for rate, runs in every.items():
         for run in runs:
             start, end = run.window
             ax.axvspan((start - t0) / 60, (end - t0) / 60, alpha=0.08, color="grey")
             ax.text((start - t0) / 60, 0, f"{rate:,.0f}", fontsize=6, va="bottom")
     ax.set_xlabel("minutes since the benchmark started (grey: runs, labelled by rate)")
-    ax.set_ylabel("consumer lag (messages)")
     ax.set_title("Consumer lag over time")
     ax.legend(fontsize=8)
 
     ax = axes[3]
-    for name in monitor.names_seen(samples):
-        x, y = _minutes(samples, t0, monitor.cpu_series(samples, name))
-        ax.plot(x, y, label=name, linewidth=0.8)
+    _cpu_lines(ax, samples, t0)
     ax.set_xlabel("minutes since the benchmark started")
-    ax.set_ylabel("CPU cores")
     ax.set_title("CPU per process over time")
-    ax.legend(fontsize=8, ncol=3)
-
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def soak_png(path: Path, *, samples: Sequence[Sample], start: float, end: float) -> Path:
@@ -112,23 +126,12 @@ def soak_png(path: Path, *, samples: Sequence[Sample], start: float, end: float)
     ax.set_title("Memory per process")
     ax.legend(fontsize=8, ncol=3)
     ax = axes[1]
-    for group in monitor.groups_seen(window):
-        x, y = _minutes(window, t0, monitor.lag_series(window, group))
-        ax.plot(x, y, label=group)
+    _lag_lines(ax, window, t0)
     ax.set_xlabel("minutes into the soak")
-    ax.set_ylabel("consumer lag (messages)")
     ax.set_title("Consumer lag")
     ax.legend(fontsize=8)
     ax = axes[2]
-    for name in monitor.names_seen(window):
-        x, y = _minutes(window, t0, monitor.cpu_series(window, name))
-        ax.plot(x, y, label=name, linewidth=0.8)
+    _cpu_lines(ax, window, t0)
     ax.set_xlabel("minutes into the soak")
-    ax.set_ylabel("CPU cores")
     ax.set_title("CPU per process")
-    ax.legend(fontsize=8, ncol=3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
