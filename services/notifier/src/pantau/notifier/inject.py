@@ -177,7 +177,7 @@ def build_components(
         ),
     )
     groups = MongoGroups(db)
-    escalations = MongoEscalations(db)
+    escalations = MongoEscalations(db, clock=overrides.clock)
     silence_book = SilenceBook(clock=overrides.clock)
     notifier = Notifier(
         router=lambda: directory.router,

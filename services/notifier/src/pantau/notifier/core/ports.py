@@ -63,7 +63,8 @@ class Ledger(Protocol):
         ...
 
     async def subject_rows(self, subject_id: str, *, kind: str) -> list[LedgerRow]:
-        """Every row about one report or group, of one kind."""
+        """Every row about one report or group, of one kind (``initial`` or ``update``),
+        in the order they were claimed."""
         ...
 
     async def take_retry(self, row: LedgerRow, *, now: datetime) -> bool:

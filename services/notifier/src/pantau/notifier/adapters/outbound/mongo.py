@@ -6,6 +6,7 @@ error, no transaction needed. Every row is written by one task at a time: the
 consumer owning the regency's partition, or the sweep for scheduled retries.
 """
 
+import contextlib
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,12 @@ LEDGER = "deliveries"
 # Scheduled retries live in their own small collection: FerretDB's SQLite backend scans
 # a collection for range queries, and the ledger grows with every alert ever sent.
 RETRY_QUEUE = "retry_queue"
+# A subject's first alerts (kinds initial and update) by subject, for acknowledgements
+# and escalation notices: the ledger itself can only be searched by ``_id`` on FerretDB
+# without decoding every row ever written.
+BY_SUBJECT = "deliveries_by_subject"
+INDEXED_KINDS = frozenset({AlertKind.INITIAL, AlertKind.UPDATE})
+BACKFILLED = "__backfilled__"
 ATTEMPT_LOG_LIMIT = 50
 
 
@@ -94,6 +101,7 @@ class MongoLedger:
     def __init__(self, db: AsyncDatabase[Any]) -> None:
         self._rows = db[LEDGER]
         self._queue = db[RETRY_QUEUE]
+        self._by_subject = db[BY_SUBJECT]
 
     async def ensure_indexes(self) -> None:
         await self._rows.create_index(
@@ -112,6 +120,24 @@ class MongoLedger:
         await self._rows.create_index([("report_ids", ASCENDING)])
         await self._rows.create_index([("region_path", ASCENDING)])
         await self._rows.create_index([("subject_id", ASCENDING), ("kind", ASCENDING)])
+        await self._backfill_by_subject()
+
+    async def _backfill_by_subject(self) -> None:
+        # Rows written before the by-subject index existed: one scan, once (marked done).
+        if await self._by_subject.find_one({"_id": BACKFILLED}):
+            return
+        kinds = [kind.value for kind in INDEXED_KINDS]
+        async for doc in self._rows.find({"kind": {"$in": kinds}}, {"subject_id": 1, "kind": 1}):
+            await self._index_subject(doc["subject_id"], doc["kind"], doc["_id"])
+        with contextlib.suppress(DuplicateKeyError):
+            await self._by_subject.insert_one({"_id": BACKFILLED})
+
+    async def _index_subject(self, subject_id: str, kind: str, alert_id: str) -> None:
+        key = f"{subject_id}|{kind}"
+        try:  # the common case, a subject's first delivery: an insert, the cheapest write
+            await self._by_subject.insert_one({"_id": key, "alert_ids": [alert_id]})
+        except DuplicateKeyError:
+            await self._by_subject.update_one({"_id": key}, {"$addToSet": {"alert_ids": alert_id}})
 
     async def claim(
         self, delivery: Delivery, *, now: datetime, status: DeliveryStatus, note: str | None
@@ -126,6 +152,10 @@ class MongoLedger:
             "attempt_log": [],
             "published_status": None,
         }
+        if delivery.kind in INDEXED_KINDS:
+            # First, so that no row is ever missing from the index (a crash in between
+            # leaves an id without a row, which ``subject_rows`` skips).
+            await self._index_subject(delivery.subject_id, delivery.kind.value, delivery.alert_id)
         try:
             await self._rows.insert_one(doc)
         except DuplicateKeyError:
@@ -186,9 +216,9 @@ class MongoLedger:
         due = [doc["_id"] async for doc in cursor]
         if not due:
             return []
-        rows = {
-            doc["_id"]: row_from_doc(doc) async for doc in self._rows.find({"_id": {"$in": due}})
-        }
+        # One lookup per id: FerretDB answers `$in` by decoding every row of the ledger.
+        found = [await self._rows.find_one({"_id": alert_id}) for alert_id in due]
+        rows = {doc["_id"]: row_from_doc(doc) for doc in found if doc is not None}
         for alert_id in due:
             row = rows.get(alert_id)
             if row is None or row.status not in (
@@ -200,8 +230,9 @@ class MongoLedger:
         return [rows[a] for a in due if a in rows]
 
     async def subject_rows(self, subject_id: str, *, kind: str) -> list[LedgerRow]:
-        cursor = self._rows.find({"subject_id": subject_id, "kind": kind})
-        return [row_from_doc(doc) async for doc in cursor]
+        index = await self._by_subject.find_one({"_id": f"{subject_id}|{kind}"})
+        rows = [await self._rows.find_one({"_id": a}) for a in (index or {}).get("alert_ids", [])]
+        return [row_from_doc(doc) for doc in rows if doc is not None]
 
     async def take_retry(self, row: LedgerRow, *, now: datetime) -> bool:
         # Deleting the queue entry is the claim: of two sweepers (two replicas) only one
