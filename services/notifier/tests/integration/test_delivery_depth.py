@@ -337,9 +337,12 @@ async def test_a_storm_in_one_regency_is_grouped(notifier_config, notifier_runne
             groups = await running.db.groups.find({}).to_list(None)
             return groups if groups and all(g["status"] == "flushed" for g in groups) else None
 
-        await wait_for(all_reports_flushed, timeout=30)
+        groups = await wait_for(all_reports_flushed, timeout=30)
         mails = storm_mails()
-        assert 2 <= len(mails) <= 4, [m["Subject"] for m in mails]
+        # Each window's group sends at most its first critical at once and one grouped
+        # message; a slow machine may spread the storm over more than one window.
+        assert 2 <= len(mails) <= 2 * len(groups), [m["Subject"] for m in mails]
+        assert len(mails) <= len(storm) // 4, [m["Subject"] for m in mails]
         assert mails[0]["Subject"].startswith("[Pantau] Peringatan KRITIS: Keamanan")
 
 
