@@ -10,6 +10,7 @@
 #   make bench    load benchmark against the local stack (starts it if needed)
 #   make chaos    faults under load on an own stack; summary in var/chaos/summary.md (~10 min)
 #   make soak     30 min at 200 reports/s: memory and consumer-lag slopes (SOAK_MINUTES, SOAK_RATE)
+#   make profile  where each process's CPU goes under steady load (py-spy, FerretDB pprof)
 #   make ops-check  promtool checks of the Prometheus config, rules and rule tests
 #   make eval-classifier   classifier quality report (python -m pantau.classifier.eval)
 
@@ -26,7 +27,7 @@ STACK := $(BIN)/pantau stack
 PYPROJECTS := $(wildcard shared/pyproject.toml services/*/pyproject.toml cli/pyproject.toml \
                 deploy/localstack/pyproject.toml bench/pyproject.toml)
 
-.PHONY: help venv infra run up down status test lint bench chaos soak eval-classifier ops-check
+.PHONY: help venv infra run up down status test lint bench chaos soak profile eval-classifier ops-check
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -75,6 +76,12 @@ SOAK_RATE ?= 200
 soak: venv
 	$(STACK) up
 	$(BIN)/python -m pantau.bench soak --minutes $(SOAK_MINUTES) --rate $(SOAK_RATE)
+
+PROFILE_RATE ?= 100
+PROFILE_SECONDS ?= 20
+profile: venv
+	$(STACK) up
+	$(BIN)/python -m pantau.bench profile --rate $(PROFILE_RATE) --seconds $(PROFILE_SECONDS)
 
 # Full chaos scenarios (kill -9 each service, broker restart, 60 s store and SMTP outages,
 # poison on every topic) on a stack of its own; `make test` runs the short variant.

@@ -21,17 +21,18 @@ from rich.table import Table
 
 from pantau.bench import baseline, monitor
 from pantau.bench import calibrate as calibration
+from pantau.bench import profile as profiling
 from pantau.bench.monitor import GENERATOR, LagProbe, Processes, Timeline
 from pantau.bench.payloads import ReportFactory
 from pantau.bench.plots import soak_png, sweep_png
 from pantau.bench.report import Machine, SweepReport, soak_figures, soak_markdown, sweep_markdown
 from pantau.bench.report import write as write_report
 from pantau.bench.results import Setup, markdown
-from pantau.bench.runner import BenchOptions, StackNotReady, run_soak, run_sweep
+from pantau.bench.runner import BenchOptions, StackNotReady, run_profile, run_soak, run_sweep
 from pantau.bench.search import SearchPlan
 from pantau.bench.stats import median
 from pantau.bench.tokens import MissingSecret, load_auth_settings, mint
-from pantau.localstack.config import StackConfig
+from pantau.localstack.config import FERRETDB_DEBUG_PORT, StackConfig
 from pantau.shared.settings import KafkaSettings
 
 # Requests per second one generator process sustains with headroom (calibrated on the
@@ -98,6 +99,10 @@ def parser() -> argparse.ArgumentParser:
     soak.add_argument("--minutes", type=float, default=30.0)
     soak.add_argument("--rate", dest="soak_rate", type=float, default=200.0)
     soak.add_argument("--interval", type=float, default=5.0, help="sampling interval, s")
+    prof = sub.add_parser("profile", help="where each process's CPU goes under steady load")
+    prof.add_argument("--rate", dest="profile_rate", type=float, default=100.0)
+    prof.add_argument("--seconds", type=float, default=20.0, help="sampling window, s")
+    prof.add_argument("--warmup", type=float, default=5.0, help="load before sampling, s")
     cal = sub.add_parser("calibrate", help="measure the generator against a bare endpoint")
     cal.add_argument("-n", "--count", type=int, default=3000)
     cal.add_argument("--max-processes", type=int, default=os.cpu_count() or 2)
@@ -343,6 +348,78 @@ def run_soak_command(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def run_profile_command(args: argparse.Namespace, console: Console) -> int:
+    try:
+        settings = load_auth_settings()
+    except MissingSecret as exc:
+        console.print(f"[red]{exc}")
+        return 2
+    rate = args.profile_rate
+    seed = args.seed if args.seed is not None else secrets.randbits(31)
+    args.count = max(1, round(rate * (args.warmup + args.seconds + 2)))
+    args.poll_every = 0  # the read model is watched through reporting's consumer lag
+    args.no_baseline = True
+    args.no_generator_ceiling = True
+    options = _options_factory(args, seed)(rate)
+    monitors = args.monitors or max(options.workers, math.ceil(rate / PER_MONITOR_RATE))
+    tokens = mint(settings=settings, monitors=monitors)
+    timeline = _timeline(args, 1.0)
+    stack = StackConfig.default(ferretdb_debug_port=FERRETDB_DEBUG_PORT)
+    when = datetime.now(UTC)
+    raw_dir = args.out / f"profile-{when:%Y%m%dT%H%M%SZ}"
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    console.print(
+        f"profile: {rate:,.0f} reports/s, sampling {args.seconds:g} s after {args.warmup:g} s"
+    )
+    try:
+        run = asyncio.run(
+            run_profile(
+                options=options,
+                tokens=tokens,
+                console=console,
+                timeline=timeline,
+                seed=seed,
+                warmup=args.warmup,
+                seconds=args.seconds,
+                ferretdb_debug_url=stack.ferretdb_debug_url,
+                raw_dir=raw_dir,
+            )
+        )
+    except StackNotReady as exc:
+        console.print(f"[red]{exc}")
+        return 2
+    window = timeline.between(*run.window)
+    names = [*profiling.PYTHON_SERVICES, "kafka", "ferretdb", GENERATOR]
+    python = {
+        name: profiling.parse_folded(path.read_text())
+        for name, path in run.python.items()
+        if path.is_file()
+    }
+    flat = cumulative = None
+    if run.ferretdb is not None:
+        flat = profiling.pprof_top(run.ferretdb, cumulative=False, lines=15)
+        cumulative = profiling.pprof_top(run.ferretdb, cumulative=True, lines=25)
+    report = profiling.ProfileReport(
+        command=_command(),
+        when=f"{when:%Y-%m-%d %H:%M} UTC",
+        machine=Machine.here().line(),
+        rate=rate,
+        seconds=args.seconds,
+        accepted_per_second=run.result.accepted_rate,
+        cores={name: monitor.cores_used(window, name) for name in names},
+        python=python,
+        errors=run.errors,
+        ferretdb_flat=flat,
+        ferretdb_cumulative=cumulative,
+        raw_dir=raw_dir,
+    )
+    text = profiling.profile_markdown(report, order=names)
+    path = write_report(text, directory=args.out, stem="profile", when=when)
+    sys.stdout.write(text)
+    console.print(f"written to {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the benchmark or the calibration."""
     args = parser().parse_args(argv)
@@ -353,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_baseline(args, console)
     if args.command == "soak":
         return run_soak_command(args, console)
+    if args.command == "profile":
+        return run_profile_command(args, console)
     return run_benchmark(args, console)
 
 

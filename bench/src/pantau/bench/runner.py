@@ -11,6 +11,8 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -18,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pantau.bench import baseline as baseline_mod
 from pantau.bench import metrics
+from pantau.bench import profile as profiling
 from pantau.bench.arrivals import TopicArrivals
 from pantau.bench.calibrate import StubServer, calibrate
 from pantau.bench.loadgen import Generators, WorkerResult, encode_bodies, launch
@@ -372,6 +375,86 @@ async def run_soak(
     finally:
         await timeline.stop()
     return result, list(timeline.samples)
+
+
+@dataclass
+class ProfileRun:
+    result: RunResult
+    samples: list[Sample]
+    window: tuple[float, float]  # wall-clock start and end of the sampling
+    python: dict[str, Path]  # process -> py-spy folded stacks
+    ferretdb: Path | None
+    errors: dict[str, str]
+
+
+async def run_profile(
+    *,
+    options: BenchOptions,
+    tokens: Tokens,
+    console: Console,
+    timeline: Timeline,
+    seed: int,
+    warmup: float,
+    seconds: float,
+    ferretdb_debug_url: str | None,
+    raw_dir: Path,
+) -> ProfileRun:
+    """One steady run; after ``warmup`` s every service is sampled for ``seconds``, into
+    ``raw_dir`` (which must exist)."""
+    await check_ready([options.intake_url])
+    await timeline.start()
+    errors: dict[str, str] = {}
+    python: dict[str, Path] = {}
+    ferretdb: Path | None = None
+    try:
+        with progress_bar(console) as progress:
+            load = asyncio.create_task(
+                run_once(
+                    options=options,
+                    tokens=tokens,
+                    run=1,
+                    seed=seed,
+                    progress=progress,
+                    timeline=timeline,
+                )
+            )
+            # Let the consumers reach their steady state before sampling.
+            await asyncio.wait({load}, timeout=warmup)
+            pids = timeline.processes.resolve()
+            start = time.time()  # the timeline's clock
+            jobs: dict[str, Any] = {}
+            for name in profiling.PYTHON_SERVICES:
+                if name in pids:
+                    python[name] = raw_dir / f"{name}.txt"
+                    jobs[name] = profiling.record_python(
+                        pids[name], seconds=seconds, out=python[name]
+                    )
+                else:
+                    errors[name] = "not running"
+            if ferretdb_debug_url:
+                jobs["ferretdb"] = profiling.record_ferretdb(ferretdb_debug_url, seconds=seconds)
+            else:
+                errors["ferretdb"] = "no debug endpoint (start the stack with `make up`)"
+            outcomes = await asyncio.gather(*jobs.values())
+            end = time.time()
+            for name, outcome in zip(jobs, outcomes, strict=True):
+                if isinstance(outcome, bytes):
+                    ferretdb = raw_dir / "ferretdb.pprof"
+                    ferretdb.write_bytes(outcome)
+                elif outcome:
+                    errors[name] = outcome
+                    python.pop(name, None)
+            result = await load
+    finally:
+        await timeline.stop()
+    return ProfileRun(
+        result=result,
+        samples=list(timeline.samples),
+        window=(start, end),
+        python=python,
+        ferretdb=ferretdb,
+        errors=errors,
+    )
 
 
 async def run_all(*, options: BenchOptions, tokens: Tokens, console: Console) -> list[RunResult]:

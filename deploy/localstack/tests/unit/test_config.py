@@ -123,6 +123,21 @@ class TestStackConfig:
         assert config.kafka_bootstrap == "kafka.example:9092"
         assert config.mongo_url == "mongodb://store.example/"
 
+    def test_ferretdb_debug_endpoint_only_on_the_developer_stack(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from pantau.localstack.cli import _config
+
+        monkeypatch.delenv("PANTAU_KAFKA_BOOTSTRAP", raising=False)
+        monkeypatch.setenv("PANTAU_REPO_ROOT", str(tmp_path))
+        # Test stacks (and anything built from the defaults) never bind it...
+        assert StackConfig.default(repo_root=tmp_path).ferretdb_debug_url is None
+        # ...`pantau stack up` does, for `python -m pantau.bench profile`.
+        assert _config(None).ferretdb_debug_url == "http://127.0.0.1:8088"
+        monkeypatch.setenv("PANTAU_KAFKA_BOOTSTRAP", "kafka.example:9092")
+        monkeypatch.setenv("PANTAU_MONGO_URL", "mongodb://store.example/")
+        assert _config(None).ferretdb_debug_url is None  # not our FerretDB
+
     def test_cache_follows_xdg_cache_home(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pantau.localstack.config import StackConfig
+from pantau.localstack.config import FERRETDB_DEBUG_PORT, StackConfig
 from pantau.localstack.errors import StackError
 from pantau.localstack.launcher import ComponentStatus, Launcher
 
@@ -36,7 +36,7 @@ InfraOnlyOption = Annotated[
 
 
 def _config(services: str | None) -> StackConfig:
-    config = StackConfig.default()
+    config = StackConfig.default(ferretdb_debug_port=FERRETDB_DEBUG_PORT)
     if services:
         names = [name.strip() for name in services.split(",") if name.strip()]
         config = config.with_services(names)

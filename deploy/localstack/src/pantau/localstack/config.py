@@ -19,6 +19,7 @@ FERRETDB_VERSION = "v1.24.2"
 # rebuilt instead of reused.
 FERRETDB_PATCH_LEVEL = "pantau.1"
 MIN_JAVA_MAJOR = 17
+FERRETDB_DEBUG_PORT = 8088  # FerretDB's own default
 # JIT tier 1 and the serial collector start a JVM in about half the time on a small
 # machine, at the cost of peak throughput: right for short-lived tools and test brokers.
 FAST_START_JVM_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
@@ -73,6 +74,10 @@ class StackConfig:
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     mongo_port: int = 27017
+    # FerretDB's debug HTTP endpoint (pprof, its own metrics) on ``host``; None: off. The
+    # developer stack turns it on (``FERRETDB_DEBUG_PORT``) for ``python -m pantau.bench
+    # profile``; test stacks leave it off, so they never collide with it.
+    ferretdb_debug_port: int | None = None
     smtp_port: int = 1025
     # Debian's Prometheus (or any on PATH), started beside the services when installed.
     prometheus_port: int = 9090
@@ -125,6 +130,12 @@ class StackConfig:
     @property
     def kafka_bootstrap(self) -> str:
         return self.external_kafka or f"{self.host}:{self.kafka_port}"
+
+    @property
+    def ferretdb_debug_url(self) -> str | None:
+        if self.ferretdb_debug_port is None or self.uses_external_infra:
+            return None
+        return f"http://{self.host}:{self.ferretdb_debug_port}"
 
     @property
     def mongo_url(self) -> str:

@@ -366,7 +366,11 @@ class Launcher:
             f"--state-dir={config.ferretdb_dir}",
             f"--listen-addr={config.host}:{config.mongo_port}",
             "--telemetry=disable",
-            "--debug-addr=-",
+            (
+                f"--debug-addr={config.host}:{config.ferretdb_debug_port}"
+                if config.ferretdb_debug_port is not None
+                else "--debug-addr=-"
+            ),
             # FerretDB logs every command it lacks (e.g. pymongo's endSessions on each
             # health check) as a multi-line warning; clients see those errors anyway.
             "--log-level=error",
