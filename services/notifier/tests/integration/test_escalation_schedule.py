@@ -119,8 +119,9 @@ async def test_escalations_opened_before_the_schedule_existed_are_backfilled_onc
         | {"status": "open"}
     )
     store = MongoEscalations(db, clock=FakeClock(now=T0))
-    await store.ensure_indexes()
+    assert await store.backfill_schedule() == 1
     assert await db[SCHEDULE_META].find_one({"_id": "backfilled"})
+    assert await store.backfill_schedule() == 0  # once
     [due] = await store.due(now=deadline, limit=10)
     assert (due.subject_id, due.step) == ("old", 2)
 

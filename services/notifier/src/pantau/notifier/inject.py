@@ -75,6 +75,18 @@ class Components:
         await self.escalations.ensure_indexes()
         await self.silences.ensure_indexes()
 
+    async def backfill(self) -> None:
+        """One-off indexes over data an older version wrote, beside normal work (at
+        start-up; each is marked done, so later starts skip it at once)."""
+        indexed = await self.ledger.backfill_by_subject()
+        scheduled = await self.escalations.backfill_schedule()
+        if indexed or scheduled:
+            log.info(
+                "backfill done: %d ledger rows indexed by subject, %d escalations scheduled",
+                indexed,
+                scheduled,
+            )
+
     async def store_directory(self) -> None:
         await self.directory_store.save(
             version=self.directory.version,

@@ -67,6 +67,15 @@ async def _sweep_forever(components: Components) -> None:
         await asyncio.sleep(interval)
 
 
+async def _backfill(components: Components) -> None:
+    """The one-off backfills, in the background: at a large ledger they take minutes,
+    and readiness must not wait for them. A failure is retried at the next start."""
+    try:
+        await components.backfill()
+    except Exception:
+        log.exception("backfill failed; it runs again at the next start")
+
+
 def create_app(config: Config | None = None, *, overrides: Overrides | None = None) -> FastAPI:
     """The notifier app; ``config`` defaults to the ``PANTAU_*`` environment."""
     config = config or Config()  # type: ignore[call-arg]
@@ -104,12 +113,14 @@ def create_app(config: Config | None = None, *, overrides: Overrides | None = No
         app.state.components = components
         await broker.start()
         sweeper = asyncio.create_task(_sweep_forever(components), name="notifier-sweep")
+        backfill = asyncio.create_task(_backfill(components), name="notifier-backfill")
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, backfill):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await broker.stop()
             await components.close()
             await mongo.close()

@@ -7,12 +7,13 @@ consumer owning the regency's partition, or the sweep for scheduled retries.
 """
 
 import contextlib
+import logging
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from pantau.notifier.core.models import (
     ChannelKind,
@@ -24,6 +25,8 @@ from pantau.notifier.core.ports import LedgerRow
 from pantau.shared import regions
 from pantau.shared.events import AlertKind, Category, Severity
 
+log = logging.getLogger(__name__)
+
 LEDGER = "deliveries"
 # Scheduled retries live in their own small collection: FerretDB's SQLite backend scans
 # a collection for range queries, and the ledger grows with every alert ever sent.
@@ -34,6 +37,9 @@ RETRY_QUEUE = "retry_queue"
 BY_SUBJECT = "deliveries_by_subject"
 INDEXED_KINDS = frozenset({AlertKind.INITIAL, AlertKind.UPDATE})
 BACKFILLED = "__backfilled__"
+BACKFILL_CHUNK = 500
+BACKFILL_LOG_EVERY = 10_000
+DUPLICATE_KEY = 11000
 ATTEMPT_LOG_LIMIT = 50
 
 
@@ -120,17 +126,44 @@ class MongoLedger:
         await self._rows.create_index([("report_ids", ASCENDING)])
         await self._rows.create_index([("region_path", ASCENDING)])
         await self._rows.create_index([("subject_id", ASCENDING), ("kind", ASCENDING)])
-        await self._backfill_by_subject()
 
-    async def _backfill_by_subject(self) -> None:
-        # Rows written before the by-subject index existed: one scan, once (marked done).
+    async def backfill_by_subject(self) -> int:
+        """Index rows an older version wrote without ``deliveries_by_subject``: one scan,
+        once (then marked done), in chunks of one insert each; safe beside new writes.
+        Returns how many rows were indexed."""
         if await self._by_subject.find_one({"_id": BACKFILLED}):
-            return
+            return 0
         kinds = [kind.value for kind in INDEXED_KINDS]
-        async for doc in self._rows.find({"kind": {"$in": kinds}}, {"subject_id": 1, "kind": 1}):
-            await self._index_subject(doc["subject_id"], doc["kind"], doc["_id"])
+        chunk: dict[str, list[str]] = {}
+        indexed = 0
+        rows = self._rows.find({"kind": {"$in": kinds}}, {"subject_id": 1, "kind": 1})
+        async for doc in rows:
+            chunk.setdefault(f"{doc['subject_id']}|{doc['kind']}", []).append(doc["_id"])
+            indexed += 1
+            if len(chunk) >= BACKFILL_CHUNK:
+                await self._index_many(chunk)
+                chunk = {}
+                if indexed % BACKFILL_LOG_EVERY < BACKFILL_CHUNK:
+                    log.info("ledger by-subject backfill: %d rows indexed", indexed)
+        await self._index_many(chunk)
         with contextlib.suppress(DuplicateKeyError):
             await self._by_subject.insert_one({"_id": BACKFILLED})
+        return indexed
+
+    async def _index_many(self, chunk: dict[str, list[str]]) -> None:
+        docs = [{"_id": key, "alert_ids": ids} for key, ids in chunk.items()]
+        if not docs:
+            return
+        try:
+            await self._by_subject.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                if error.get("code") != DUPLICATE_KEY:
+                    raise
+                key = docs[error["index"]]["_id"]
+                await self._by_subject.update_one(
+                    {"_id": key}, {"$addToSet": {"alert_ids": {"$each": chunk[key]}}}
+                )
 
     async def _index_subject(self, subject_id: str, kind: str, alert_id: str) -> None:
         key = f"{subject_id}|{kind}"

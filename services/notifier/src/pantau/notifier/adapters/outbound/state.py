@@ -7,6 +7,7 @@ advanced only by the sweep; acknowledgements are separate insert-only documents.
 """
 
 import contextlib
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +20,8 @@ from pymongo.errors import DuplicateKeyError
 from pantau.notifier.core.models import ReportFacts
 from pantau.notifier.core.ports import Escalation, GroupMember, OpenGroup, Silence
 
+log = logging.getLogger(__name__)
+
 GROUPS = "groups"
 MEMBERS = "group_members"
 ESCALATIONS = "escalations"
@@ -29,6 +32,7 @@ SCHEDULE_PREFIX = "escalation_due_"
 SCHEDULE_META = "escalation_schedule"
 # How far behind the sweep's clock a writer's may run before its minute is dropped.
 SCHEDULE_GRACE = timedelta(minutes=2)
+BACKFILL_LOG_EVERY = 10_000
 
 
 def schedule_collection(deadline: datetime, *, now: datetime) -> str:
@@ -190,18 +194,24 @@ class MongoEscalations:
         self._acks = db[ACKS]
 
     async def ensure_indexes(self) -> None:
-        await self._backfill_schedule()
+        """Nothing to index: every read is by ``_id`` or of a small schedule minute."""
 
-    async def _backfill_schedule(self) -> None:
-        # Escalations opened before the schedule existed: one scan, once (marked done).
+    async def backfill_schedule(self) -> int:
+        """Schedule escalations an older version opened without the schedule: one scan,
+        once (then marked done); safe beside new writes. Returns how many."""
         meta = self._db[SCHEDULE_META]
         if await meta.find_one({"_id": "backfilled"}):
-            return
-        async for doc in self._escalations.find({"status": "open"}):
+            return 0
+        scheduled = 0
+        async for doc in self._escalations.find({"status": "open"}, {"step": 1, "deadline": 1}):
             if doc.get("deadline") is not None:
                 await self._schedule(doc["_id"], step=doc["step"], deadline=doc["deadline"])
+                scheduled += 1
+                if scheduled % BACKFILL_LOG_EVERY == 0:
+                    log.info("escalation schedule backfill: %d scheduled", scheduled)
         with contextlib.suppress(DuplicateKeyError):
             await meta.insert_one({"_id": "backfilled"})
+        return scheduled
 
     async def open(
         self, *, subject_id: str, reports: list[ReportFacts], deadline: datetime
