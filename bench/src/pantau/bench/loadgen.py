@@ -1,7 +1,10 @@
-"""The HTTP load generator: one or more processes, each an asyncio loop with httpx.
+"""The HTTP load generator: one or more processes, each an asyncio loop with aiohttp.
 
-One Python process with httpx tops out at a few hundred requests per second
-(DESIGN.md), so the target rate is split over several processes that share one
+The generator shares this 2-core machine with the stack it measures, so its own CPU per
+request matters: with aiohttp's client (C-accelerated HTTP parser) one process sends
+1,750-2,950 requests/s to a bare endpoint here, with httpx it sent 143-174 (`python -m
+pantau.bench calibrate -n 3000 --max-processes 1`, alternating, on a loaded machine).
+Higher rates are split over several processes that share one
 schedule: process ``w`` of ``P`` sends requests ``w, w+P, w+2P, ...`` of the global
 open-loop schedule. Every process prepares its bodies first, then all start together.
 """
@@ -16,14 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 from pantau.bench.pacing import Pacer, split_evenly
 from pantau.bench.payloads import ReportFactory
 
 READY_TIMEOUT_SECONDS = 60.0
 START_DELAY_SECONDS = 0.5  # between "all ready" and the first request, for the schedule
-POLL_LIMITS = httpx.Limits(max_connections=8, max_keepalive_connections=8)
+POLL_CONNECTIONS = 8
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def encode_bodies(spec: WorkerSpec) -> list[tuple[str, bytes]]:
 
 
 async def poll_read_model(
-    client: httpx.AsyncClient, spec: WorkerSpec, submission: Submission, result: WorkerResult
+    client: aiohttp.ClientSession, spec: WorkerSpec, submission: Submission, result: WorkerResult
 ) -> None:
     """GET the report from reporting until it shows a classification; note when."""
     url = f"{spec.reporting_url}/v1/reports/{submission.report_id}"
@@ -116,11 +119,12 @@ async def poll_read_model(
     while time.time() < deadline:
         result.polls += 1
         try:
-            response = await client.get(url, headers=headers)
-            if response.status_code == 200 and response.json().get("classification"):
+            async with client.get(url, headers=headers) as response:
+                body = await response.read()
+            if response.status == 200 and json.loads(body).get("classification"):
                 submission.read_model_at = time.time()
                 return
-        except httpx.HTTPError:
+        except (aiohttp.ClientError, TimeoutError):
             pass  # reporting busy or restarting: keep polling until the deadline
         await asyncio.sleep(spec.poll_interval)
 
@@ -139,38 +143,42 @@ async def drive(
     pacer = Pacer(rate=per_worker_rate, clock=time.time)
     # Interleave the workers: worker w's first request is the global request w.
     pacer.begin(at=start_at + spec.worker / spec.total_rate)
-    limits = httpx.Limits(
-        max_connections=spec.concurrency, max_keepalive_connections=spec.concurrency
-    )
+    timeout = aiohttp.ClientTimeout(total=spec.request_timeout)
     in_flight = asyncio.Semaphore(spec.concurrency)
     polls: set[asyncio.Task[None]] = set()
     sends: set[asyncio.Task[None]] = set()
 
     # Polls get their own small pool, so they never take a connection a POST is due on.
     async with (
-        httpx.AsyncClient(timeout=spec.request_timeout, limits=limits) as client,
-        httpx.AsyncClient(timeout=spec.request_timeout, limits=POLL_LIMITS) as poller,
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=spec.concurrency), timeout=timeout
+        ) as client,
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=POLL_CONNECTIONS), timeout=timeout
+        ) as poller,
     ):
+        url = f"{spec.intake_url}/v1/reports"
 
         async def send(index: int, client_report_id: str, content: bytes) -> None:
             token = spec.monitor_tokens[index % len(spec.monitor_tokens)]
             submission = Submission(client_report_id=client_report_id, sent_at=time.time())
             started = time.perf_counter()
             try:
-                response = await client.post(
-                    f"{spec.intake_url}/v1/reports",
-                    content=content,
+                async with client.post(
+                    url,
+                    data=content,
                     headers={
                         "authorization": f"Bearer {token}",
                         "content-type": "application/json",
                     },
-                )
-                submission.status = response.status_code
-                if response.status_code == 202:
-                    submission.report_id = response.json()["report_id"]
+                ) as response:
+                    body = await response.read()
+                submission.status = response.status
+                if response.status == 202:
+                    submission.report_id = json.loads(body)["report_id"]
                 else:
-                    submission.error = response.text[:300]
-            except httpx.HTTPError as exc:
+                    submission.error = body[:300].decode(errors="replace")
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 submission.error = f"{type(exc).__name__}: {exc}"[:300]
             finally:
                 submission.http_seconds = time.perf_counter() - started
