@@ -1,6 +1,7 @@
 """The classifier on the real broker: submitted in, classified out (keyed by regency),
 a poison message to the DLQ while the next message still flows."""
 
+import gc
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ from aiokafka.structs import ConsumerRecord
 from fastapi import FastAPI
 
 from pantau.classifier.config import Config
-from pantau.classifier.main import create_app
+from pantau.classifier.main import GC_THRESHOLDS, create_app
 from pantau.localstack.testing import wait_for
 from pantau.shared import envelope
 from pantau.shared.events import ReportClassified
@@ -159,3 +160,11 @@ async def test_ops_endpoints(config: Config) -> None:
             spec = (await http.get("/asyncapi.json")).json()
     channels = json.dumps(spec["channels"])
     assert config.topics.submitted in channels and config.topics.classified in channels
+
+
+async def test_gc_thresholds_are_raised_while_running_and_restored(config: Config) -> None:
+    app = create_app(config)
+    before = gc.get_threshold()
+    async with running(app):
+        assert gc.get_threshold() == GC_THRESHOLDS != before
+    assert gc.get_threshold() == before

@@ -9,6 +9,7 @@ explain in Indonesian (and English) which signals fired.
 """
 
 from dataclasses import dataclass, field
+from itertools import compress
 
 from pantau.classifier.core.rules import CompiledCategory, Condition, Ruleset
 from pantau.classifier.core.text import Analysed
@@ -19,6 +20,11 @@ MAX_TEXT_CHARS = 20_000
 
 # Words allowed between a number and its unit.
 _QUANTITY_FILLERS = frozenset({"an", "lebih", "buah", "unit", "titik", "lokasi", "orang"})
+
+# Enum members as module constants: ``Category.X`` goes through the enum's metaclass on
+# every access, which costs more than the comparison it feeds.
+_NOT_AN_INCIDENT = Category.NOT_AN_INCIDENT
+_LOW = Severity.LOW
 
 _SEVERITY_EN = {s: s.value for s in Severity}
 _SEVERITY_ID = {
@@ -83,12 +89,14 @@ class _Matches:
 
 
 def _longest(
-    hits: list[tuple[int, int, int]], severity_only: frozenset[int]
+    hits: list[tuple[int, int, int]],
+    phrase_hits: list[tuple[int, int, int]],
+    severity_only: frozenset[int],
 ) -> list[tuple[int, int, int]]:
     """Drop hits lying strictly inside a longer hit: "serangan fajar" is not an attack,
     and "surat suara kurang" is not "suara (ber)kurang". Phrases used only by severity
     signals cover nothing: they grade an incident, they do not say what it is."""
-    spans = [(s, e) for t, s, e in hits if e - s > 1 and t not in severity_only]
+    spans = [(s, e) for t, s, e in phrase_hits if t not in severity_only]
     if not spans:
         return hits
     covered = {i for s, e in spans for i in range(s, e)}
@@ -103,50 +111,75 @@ def _longest(
     ]
 
 
-def _find_hits(rules: Ruleset, stems: tuple[str, ...]) -> list[tuple[int, int, int]]:
-    """(term id, start, end) of every rule term occurring in the stems."""
+def _find_hits(
+    rules: Ruleset, stems: tuple[str, ...]
+) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+    """(term id, start, end) of every rule term occurring in the stems; and of the
+    phrases (several stems) among them."""
     index = rules.term_index
-    found = [(i, entry) for i, stem in enumerate(stems) if (entry := index.get(stem))]
     hits: list[tuple[int, int, int]] = []
+    phrase_hits: list[tuple[int, int, int]] = []
     n = len(stems)
-    for i, (unigram_ids, phrases) in found:
-        if unigram_ids:
-            hits += [(tid, i, i + 1) for tid in unigram_ids]
+    # ``compress`` picks the positions of indexed stems without a Python-level loop
+    # over every token (most tokens start no term).
+    for i in compress(range(n), map(index.__contains__, stems)):
+        unigram_ids, phrases = index[stems[i]]
+        for tid in unigram_ids:
+            hits.append((tid, i, i + 1))
         if phrases and i + 1 < n:
             for seq, tid in phrases.get(stems[i + 1], ()):
                 end = i + len(seq)
                 if end <= n and stems[i:end] == seq:
                     hits.append((tid, i, end))
-    return hits
+                    phrase_hits.append((tid, i, end))
+    return hits, phrase_hits
 
 
 def _match_terms(rules: Ruleset, doc: Analysed) -> _Matches:
-    negated, clauses, surfaces = doc.negated, doc.clause, doc.surfaces
-    hits = _find_hits(rules, doc.stems)
-    if len(hits) > 1:
-        hits = _longest(hits, rules.severity_only)
+    negated, surfaces = doc.negated, doc.surfaces
+    hits, phrase_hits = _find_hits(rules, doc.stems)
+    if phrase_hits and len(hits) > 1:
+        hits = _longest(hits, phrase_hits, rules.severity_only)
     denial_ids = rules.denial_ids
-    denied_clauses = {clauses[s] for tid, s, _ in hits if tid in denial_ids}
-    if denied_clauses and any(clauses.count(c) <= 2 for c in denied_clauses):
-        # A marker standing alone ("Hoaks!", "[HOAKS]") labels the whole report.
-        denied_clauses = set(clauses)
+    denials = [s for tid, s, _ in hits if tid in denial_ids]
+    denied_clauses: set[int] = set()
+    clauses: tuple[int, ...] = ()
+    if denials:
+        clauses = doc.clause
+        denied_clauses = {clauses[s] for s in denials}
+        if any(clauses.count(c) <= 2 for c in denied_clauses):
+            # A marker standing alone ("Hoaks!", "[HOAKS]") labels the whole report.
+            denied_clauses = set(clauses)
+    evidence: dict[int, str] = {}
+    if not denied_clauses and True not in negated:
+        # Nothing negated or denied (most reports): every hit counts; its first
+        # occurrence is the evidence.
+        for tid, start, end in hits:
+            if tid not in evidence:
+                evidence[tid] = (
+                    surfaces[start] if end - start == 1 else _words(surfaces, start, end)
+                )
+        return _Matches(set(evidence), set(evidence), evidence, {})
     present: set[int] = set()
     present_denied: set[int] = set()
-    evidence: dict[int, str] = {}
     suppressed: dict[int, str] = {}
     for tid, start, end in hits:
         if negated[start]:
             if tid not in suppressed:
-                suppressed[tid] = " ".join(surfaces[start:end])
+                suppressed[tid] = _words(surfaces, start, end)
             continue
         present_denied.add(tid)
         if tid not in evidence:
-            evidence[tid] = " ".join(surfaces[start:end])
+            evidence[tid] = _words(surfaces, start, end)
         if denied_clauses and clauses[start] in denied_clauses and tid not in denial_ids:
             suppressed.setdefault(tid, evidence[tid])
         else:
             present.add(tid)
     return _Matches(present, present_denied, evidence, suppressed)
+
+
+def _words(surfaces: tuple[str, ...], start: int, end: int) -> str:
+    return " ".join(surfaces[start:end])
 
 
 def _quantities(doc: Analysed) -> list[tuple[str, int, str]]:
@@ -166,7 +199,10 @@ def _quantities(doc: Analysed) -> list[tuple[str, int, str]]:
 def _apply_facts(rules: Ruleset, doc: Analysed, m: _Matches) -> None:
     quantities = _quantities(doc) if doc.quantities else []
     index = rules.fact_index
-    candidates = {f for tid in m.present_denied for f in index.get(tid, ())}
+    candidates: set[int] = set()
+    for tid in m.present_denied:
+        if tid in index:
+            candidates.update(index[tid])
     if quantities:
         candidates.update(rules.quantity_facts)
     if not candidates:
@@ -179,7 +215,7 @@ def _apply_facts(rules: Ruleset, doc: Analysed, m: _Matches) -> None:
             m.present_denied.add(fact.id)
             if not m.present.isdisjoint(ids):
                 m.present.add(fact.id)
-            hit = next((t for t in found if t in ids), None)
+            hit = _first_in(found, ids)
             if hit is not None:
                 m.evidence.setdefault(fact.id, m.evidence[hit])
         if fact.minimum_by_unit:
@@ -192,12 +228,23 @@ def _apply_facts(rules: Ruleset, doc: Analysed, m: _Matches) -> None:
                     break
 
 
+def _first_in(ids: list[int], wanted: frozenset[int]) -> int | None:
+    for i in ids:
+        if i in wanted:
+            return i
+    return None
+
+
 def _fires(cond: Condition, m: _Matches) -> bool:
-    present = m.present if cond.deniable else m.present_denied
+    return _holds(cond, m.present if cond.deniable else m.present_denied)
+
+
+def _holds(cond: Condition, present: set[int]) -> bool:
     if cond.any and present.isdisjoint(cond.any):
         return False
-    if cond.all and any(present.isdisjoint(group) for group in cond.all):
-        return False
+    for group in cond.all:
+        if present.isdisjoint(group):
+            return False
     return not cond.none or present.isdisjoint(cond.none)
 
 
@@ -229,11 +276,12 @@ def _score(
     fired: list[tuple[CompiledCategory, Condition]] = []
     # Only signals that mention something present can fire: look up just those.
     index = rules.signal_index
-    candidates = sorted({c for i in m.present_denied for c in index.get(i, ())})
+    candidates = sorted({c for i in m.present_denied if i in index for c in index[i]})
+    categories, present, present_denied = rules.categories, m.present, m.present_denied
     for ci, si in candidates:
-        cat = rules.categories[ci]
+        cat = categories[ci]
         sig = cat.signals[si]
-        if _fires(sig, m):
+        if _holds(sig, present if sig.deniable else present_denied):
             scores[cat.slug] = scores.get(cat.slug, 0.0) + sig.weight
             fired.append((cat, sig))
     if hint is not None and hint in scores:
@@ -247,14 +295,14 @@ def _choose(
     th = rules.thresholds
     order = rules.category_order
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1], order[kv[0]]))
-    incidents = [(c, s) for c, s in ranked if c != Category.NOT_AN_INCIDENT]
-    calm = scores.get(Category.NOT_AN_INCIDENT, 0.0)
+    incidents = [(c, s) for c, s in ranked if c != _NOT_AN_INCIDENT]
+    calm = scores.get(_NOT_AN_INCIDENT, 0.0)
     if not incidents or incidents[0][1] < th.incident_min_score or calm > incidents[0][1]:
         top = incidents[0][1] if incidents else 0.0
         # Sure when nothing incident-like occurred, less so when a weak signal did.
         confidence = 0.5 + 0.4 * max(0.0, 1 - top / th.incident_min_score)
         confidence = min(0.95, confidence + 0.05 * calm)
-        return rules.category(Category.NOT_AN_INCIDENT), (), confidence
+        return rules.category(_NOT_AN_INCIDENT), (), confidence
     primary, best = incidents[0]
     second = incidents[1][1] if len(incidents) > 1 else 0.0
     secondary = tuple(
@@ -271,15 +319,16 @@ def _choose(
 def _severity(
     rules: Ruleset, cat: CompiledCategory, m: _Matches
 ) -> tuple[Severity, list[FiredSignal]]:
-    if cat.slug == Category.NOT_AN_INCIDENT:
-        return Severity.LOW, []
+    if cat.slug == _NOT_AN_INCIDENT:
+        return _LOW, []
     baseline = cat.baseline
     level: Severity | None = None
     fired: list[FiredSignal] = []
+    slug, present, present_denied = cat.slug, m.present, m.present_denied
     for sig in rules.severity:
-        if sig.categories and cat.slug not in sig.categories:
+        if sig.categories and slug not in sig.categories:
             continue
-        if not _fires(sig, m):
+        if not _holds(sig, present if sig.deniable else present_denied):
             continue
         fired.append(_fired("severity", sig, m))
         if sig.cap:
@@ -292,7 +341,17 @@ def _severity(
 
 
 def _quote(words: tuple[str, ...]) -> str:
-    return ", ".join(f"“{w}”" for w in words)
+    return f"“{'”, “'.join(words)}”" if words else ""
+
+
+def _signal_texts(signals: list[FiredSignal]) -> tuple[str, str]:
+    """'label (“word”, “word”); label (“word”)' in Indonesian and in English."""
+    texts_id, texts_en = [], []
+    for s in signals:
+        quoted = _quote(s.evidence)
+        texts_id.append(f"{s.label_id} ({quoted})")
+        texts_en.append(f"{s.label_en} ({quoted})")
+    return "; ".join(texts_id), "; ".join(texts_en)
 
 
 def _explain(
@@ -307,9 +366,7 @@ def _explain(
 ) -> tuple[str, str]:
     parts_id, parts_en = [], []
     if cat_signals:
-        quoted = [_quote(s.evidence) for s in cat_signals]
-        sig_id = "; ".join(f"{s.label_id} ({q})" for s, q in zip(cat_signals, quoted, strict=True))
-        sig_en = "; ".join(f"{s.label_en} ({q})" for s, q in zip(cat_signals, quoted, strict=True))
+        sig_id, sig_en = _signal_texts(cat_signals)
         parts_id.append(f"Kategori {cat.label.id}: {sig_id}.")
         parts_en.append(f"Category {cat.label.en}: {sig_en}.")
     else:
@@ -320,9 +377,7 @@ def _explain(
         parts_id.append("Kategori tambahan: " + ", ".join(lb.id for lb in labels) + ".")
         parts_en.append("Secondary: " + ", ".join(lb.en for lb in labels) + ".")
     if sev_signals:
-        quoted = [_quote(s.evidence) for s in sev_signals]
-        sev_id = "; ".join(f"{s.label_id} ({q})" for s, q in zip(sev_signals, quoted, strict=True))
-        sev_en = "; ".join(f"{s.label_en} ({q})" for s, q in zip(sev_signals, quoted, strict=True))
+        sev_id, sev_en = _signal_texts(sev_signals)
         parts_id.append(f"Keparahan {_SEVERITY_ID[severity]}: {sev_id}.")
         parts_en.append(f"Severity {_SEVERITY_EN[severity]}: {sev_en}.")
     else:
@@ -345,13 +400,18 @@ def classify(report: ReportInput, rules: Ruleset) -> Classification:
     cat, secondary, confidence = _choose(rules, scores)
     severity, sev_signals = _severity(rules, cat, m)
     # Only the primary category's signals are explained, so only they get evidence.
-    cat_signals = [_fired(cat.kind, sig, m) for owner, sig in fired if owner is cat]
+    kind = cat.kind
+    cat_signals: list[FiredSignal] = []
     institutions = list(cat.institutions)
     for owner, sig in fired:
-        if owner is cat and sig.institutions:
-            institutions.extend(sig.institutions)
-    suppressed = tuple(
-        dict.fromkeys(w for tid, w in sorted(m.suppressed.items()) if tid not in m.present)
+        if owner is cat:
+            cat_signals.append(_fired(kind, sig, m))
+            if sig.institutions:
+                institutions.extend(sig.institutions)
+    suppressed = (
+        tuple(dict.fromkeys(w for tid, w in sorted(m.suppressed.items()) if tid not in m.present))
+        if m.suppressed
+        else ()
     )
     explanation, explanation_en = _explain(
         cat=cat,
@@ -371,7 +431,7 @@ def classify(report: ReportInput, rules: Ruleset) -> Classification:
         explanation=explanation,
         explanation_en=explanation_en,
         rules_version=rules.version,
-        scores={str(c): s for c, s in scores.items()},
+        scores=dict(zip(map(str, scores), scores.values(), strict=True)),
         signals=tuple(cat_signals + sev_signals),
         suppressed=suppressed,
     )

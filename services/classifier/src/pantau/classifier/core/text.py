@@ -9,6 +9,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # Three or more of the same letter ("bannnjiiir") collapse to one: Indonesian words
 # rarely double a letter and never triple one, while informal texts stretch words.
@@ -18,17 +19,18 @@ _REDUPLICATION = re.compile(r"\b([a-z]{3,})2\b")
 # Raw tokens (numbers with thousands separators, letter/digit runs such as "tps05" or
 # "bagi2") and clause ends: sentence punctuation, a line break, brackets or a comma
 # before a space ("Hoaks: kotak dibakar" keeps the colon's two halves together).
+# The number's "no letter or digit before it" check sits after its first digit (a
+# two-character lookbehind), not before it: the same tokens as the plain
+# ``(?<![a-z0-9])\d{1,3}...``, but the regex engine no longer runs the lookbehind at
+# every position of the text (13 % fewer instructions per text).
 _RAW_TOKEN = re.compile(
-    r"(?<![a-z0-9])\d{1,3}(?:[.,]\d{3})+(?![0-9])|[a-z0-9]+|[.!?;\n\r()\[\]]+|,\s"
+    r"\d(?<![a-z0-9]\d)\d{0,2}(?:[.,]\d{3})+(?![0-9])|[a-z0-9]+|[.!?;\n\r()\[\]]+|,\s"
 )
 _THOUSANDS_TOKEN = re.compile(r"^\d{1,3}(?:[.,]\d{3})+$")
 _PIECES = re.compile(r"[a-z]+|\d+")
 # "2x" is "2 kali" (twice).
 _TIMES = re.compile(r"^(\d+)x$")
 TOKEN_CACHE_LIMIT = 200_000
-
-# Cached per raw token: (surfaces, stems, is a clause end, contains a clause-breaking word).
-_RawEntry = tuple[tuple[str, ...], tuple[str, ...], bool, bool]
 
 STEM_CACHE_LIMIT = 200_000
 
@@ -58,16 +60,41 @@ class Lexicon:
     """Words that stand for a quantity ("ratusan" → 100, "puluhan" → 20)."""
 
 
-@dataclass(frozen=True, slots=True)
 class Analysed:
-    """A report after normalisation: one entry per token, in text order."""
+    """A report after normalisation: one entry per token, in text order.
 
-    surfaces: tuple[str, ...]
-    stems: tuple[str, ...]
-    negated: tuple[bool, ...]
-    clause: tuple[int, ...]
-    quantities: tuple[tuple[int, int], ...]
-    """(token index, value) of every token that counts something ("60", "ratusan")."""
+    The clause index of each token is worked out on first use: only negations and
+    denials need it, and most reports have neither."""
+
+    __slots__ = ("_breakers", "_clause", "_entries", "negated", "quantities", "stems", "surfaces")
+
+    def __init__(
+        self,
+        *,
+        surfaces: tuple[str, ...],
+        stems: tuple[str, ...],
+        negated: tuple[bool, ...],
+        quantities: tuple[tuple[int, int], ...],
+        entries: "list[_Entry]",
+        breakers: frozenset[str],
+        clause: tuple[int, ...] | None = None,
+    ) -> None:
+        self.surfaces = surfaces
+        self.stems = stems
+        self.negated = negated
+        self.quantities = quantities
+        """(token index, value) of every token that counts something ("60", "ratusan")."""
+        self._entries = entries
+        self._breakers = breakers
+        self._clause = clause
+
+    @property
+    def clause(self) -> tuple[int, ...]:
+        """The clause index of every token: clause ends (punctuation, line breaks) and
+        clause-breaking words ("tetapi", "namun") start a new clause."""
+        if self._clause is None:
+            self._clause = _clause_indices(self._entries, self._breakers)
+        return self._clause
 
 
 def fold(text: str) -> str:
@@ -94,6 +121,41 @@ def split_raw(raw: str) -> list[str]:
     return _PIECES.findall(token)
 
 
+class _Entry(NamedTuple):
+    """What one raw token contributes, cached per raw token."""
+
+    surfaces: tuple[str, ...]
+    stems: tuple[str, ...]
+    clause_step: int
+    """Clauses that start at this raw token: 1 for a clause end (which has no tokens) or
+    for a clause-breaking word at its start ("tetapi"), else 0."""
+    count: int
+    """``len(surfaces)``."""
+    complicated: bool
+    """A clause-breaking word that is not the first of its tokens (never seen in real
+    text; handled by the slow path)."""
+    marks: "tuple[tuple[int, ...], tuple[int, ...]] | None"
+    """Offsets of its tokens that are negators, and of those that may count something
+    (digits, number words); ``None`` when there are none (most tokens)."""
+
+
+_CLAUSE_END = _Entry((), (), 1, 0, False, None)
+
+
+def _clause_indices(entries: list[_Entry], breakers: frozenset[str]) -> tuple[int, ...]:
+    clauses: list[int] = []
+    clause = 0
+    for surfaces, _, step, count, complicated, _ in entries:
+        if complicated:
+            for surface in surfaces:
+                clause += surface in breakers
+                clauses.append(clause)
+        else:
+            clause += step
+            clauses += [clause] * count
+    return tuple(clauses)
+
+
 class Analyser:
     """Turns text into stems with negation flags; stems are memoised per surface form."""
 
@@ -101,9 +163,9 @@ class Analyser:
         self._lexicon = lexicon
         self._stem = stem
         self._cache: dict[str, str] = {}
-        # raw token → ((surface, stem, starts a clause), ...): most tokens recur, so the
-        # per-token work (repeats, replacements, stemming) runs once per distinct token.
-        self._tokens: dict[str, _RawEntry] = {}
+        # raw token → its _Entry: most tokens recur, so the per-token work (repeats,
+        # replacements, stemming) runs once per distinct token.
+        self._tokens: dict[str, _Entry] = {}
 
     @property
     def lexicon(self) -> Lexicon:
@@ -126,58 +188,87 @@ class Analyser:
         self._cache[token] = result
         return result
 
-    def _raw(self, raw: str) -> _RawEntry:
+    def _raw(self, raw: str) -> _Entry:
         if not raw[0].isalnum():
-            entry: _RawEntry = ((), (), True, False)
+            entry = _CLAUSE_END
         else:
-            replacements = self._lexicon.replacements
+            lex = self._lexicon
+            replacements, breakers = lex.replacements, lex.clause_breakers
             tokens = tuple(
                 token for piece in split_raw(raw) for token in replacements.get(piece, (piece,))
             )
-            entry = (
-                tokens,
-                tuple(self.stem(t) for t in tokens),
-                False,
-                any(t in self._lexicon.clause_breakers for t in tokens),
+            stems = tuple(self.stem(t) for t in tokens)
+            breaks = [t in breakers for t in tokens]
+            negators = tuple(k for k, st in enumerate(stems) if st in lex.negators)
+            countable = tuple(
+                k for k, t in enumerate(tokens) if t[0].isdigit() or t in lex.number_words
+            )
+            entry = _Entry(
+                surfaces=tokens,
+                stems=stems,
+                clause_step=int(bool(breaks) and breaks[0]),
+                count=len(tokens),
+                complicated=any(breaks[1:]),
+                marks=(negators, countable) if negators or countable else None,
             )
         if len(self._tokens) >= TOKEN_CACHE_LIMIT:
             self._tokens.clear()
         self._tokens[raw] = entry
         return entry
 
+    def _entries(self, text: str) -> list[_Entry]:
+        raws = _RAW_TOKEN.findall(fold(text))
+        try:
+            return list(map(self._tokens.__getitem__, raws))
+        except KeyError:  # a token not seen yet (rare once the cache is warm)
+            known = self._tokens.get
+            return [known(raw) or self._raw(raw) for raw in raws]
+
     def tokens(self, text: str) -> tuple[list[str], list[str], list[int]]:
         """Surfaces, stems and clause index of every normalised token."""
-        known = self._tokens.get
-        entries = [known(raw) or self._raw(raw) for raw in _RAW_TOKEN.findall(fold(text))]
-        surfaces: list[str] = []
-        stems: list[str] = []
-        clauses: list[int] = []
-        breakers = self._lexicon.clause_breakers
-        clause = 0
-        for surfs, sts, ends_clause, has_breaker in entries:
-            if ends_clause:
-                clause += 1
-            elif has_breaker:  # "tetapi", "namun": a new clause starts at the word
-                for surface, stem in zip(surfs, sts, strict=True):
-                    clause += surface in breakers
-                    surfaces.append(surface)
-                    stems.append(stem)
-                    clauses.append(clause)
-            else:
-                surfaces += surfs
-                stems += sts
-                clauses += [clause] * len(surfs)
-        return surfaces, stems, clauses
+        doc = self.analyse(text)
+        return list(doc.surfaces), list(doc.stems), list(doc.clause)
 
     def analyse(self, text: str) -> Analysed:
         """Tokens, stems, negation scope, clause index and quantities of a text."""
         lex = self._lexicon
-        surface_list, stem_list, clause_list = self.tokens(text)
-        surfaces, stems, clauses = tuple(surface_list), tuple(stem_list), tuple(clause_list)
+        entries = self._entries(text)
+        # A plain loop of list extends is the cheapest way to join the cached pieces.
+        surface_list: list[str] = []
+        stem_list: list[str] = []
+        negations: list[int] = []
+        countable: list[int] = []
+        for entry in entries:
+            marks = entry[5]
+            if marks is not None:
+                base = len(surface_list)
+                negations += [base + k for k in marks[0]]
+                countable += [base + k for k in marks[1]]
+            surface_list += entry[0]
+            stem_list += entry[1]
+        surfaces, stems = tuple(surface_list), tuple(stem_list)
+        doc = Analysed(
+            surfaces=surfaces,
+            stems=stems,
+            negated=(),
+            quantities=(),
+            entries=entries,
+            breakers=lex.clause_breakers,
+        )
+        n = len(stems)
+        doc.negated = self._negated(stems, doc.clause, negations) if negations else (False,) * n
+        if countable:
+            doc.quantities = self._quantities(surfaces, stems, countable)
+        return doc
+
+    def _negated(
+        self, stems: tuple[str, ...], clauses: tuple[int, ...], negations: list[int]
+    ) -> tuple[bool, ...]:
+        """Which tokens lie in the scope of one of the negators at ``negations``."""
+        lex = self._lexicon
         n = len(stems)
         negated = [False] * n
-        negators = lex.negators
-        for i in [i for i, st in enumerate(stems) if st in negators]:
+        for i in negations:
             clause = clauses[i]
             # "kalau tidak memilih" is a condition; "tidak dikenal" an idiom.
             if i > 0 and clauses[i - 1] == clause and stems[i - 1] in lex.negation_blockers_before:
@@ -188,9 +279,15 @@ class Analyser:
                 if clauses[j] != clause or stems[j] in lex.scope_breakers:
                     break
                 negated[j] = True
-        number_words, identifiers = lex.number_words, lex.identifier_words
+        return tuple(negated)
+
+    def _quantities(
+        self, surfaces: tuple[str, ...], stems: tuple[str, ...], countable: list[int]
+    ) -> tuple[tuple[int, int], ...]:
+        """(index, value) of the tokens at ``countable`` that count something."""
+        number_words, identifiers = self._lexicon.number_words, self._lexicon.identifier_words
         quantities = []
-        for i in [i for i, tok in enumerate(surfaces) if tok[0].isdigit() or tok in number_words]:
+        for i in countable:
             tok = surfaces[i]
             if not tok[0].isdigit():
                 quantities.append((i, number_words[tok]))
@@ -201,10 +298,4 @@ class Analyser:
                 and not (i > 0 and stems[i - 1] in identifiers)
             ):
                 quantities.append((i, int(tok)))
-        return Analysed(
-            surfaces=surfaces,
-            stems=stems,
-            negated=tuple(negated),
-            clause=clauses,
-            quantities=tuple(quantities),
-        )
+        return tuple(quantities)
