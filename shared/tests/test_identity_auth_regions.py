@@ -27,6 +27,40 @@ class TestIdentityCipher:
         assert rotated.open(sealed_before, report_id="r", field="email") == "x@y.id"
         assert rotated.seal("a", report_id="r", field="email").kid == "new"
 
+    def test_fields_sealed_together_open_one_by_one_each_with_its_own_nonce(self):
+        cipher = IdentityCipher(f"k1:{generate_key()}")
+        values = {"name": "Siti", "phone": "+6281234567890", "email": "s@x.id", "nik": "1" * 16}
+        sealed = cipher.seal_fields(values, report_id="r1")
+        assert list(sealed) == list(values)
+        for field, value in values.items():
+            assert cipher.open(sealed[field], report_id="r1", field=field) == value
+            assert value not in sealed[field].model_dump_json()
+        assert len({s.nonce for s in sealed.values()}) == len(values)
+        assert {s.kid for s in sealed.values()} == {"k1"}
+        # Each field's associated data is its own: a ciphertext moved to another field fails.
+        with pytest.raises(IdentityKeyError):
+            cipher.open(sealed["name"], report_id="r1", field="email")
+
+    def test_a_field_sealed_before_seal_fields_existed_still_opens(self):
+        # Sealed by the earlier per-field code (os.urandom(12) per field, same AAD).
+        import base64
+        import os
+
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        from pantau.shared.events.submitted import EncryptedField
+
+        raw = AESGCM.generate_key(bit_length=256)
+        nonce = os.urandom(12)
+        ct = AESGCM(raw).encrypt(nonce, b"Budi", b"r9/name")
+
+        def b64(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+        cipher = IdentityCipher(f"old:{b64(raw)}")
+        sealed = EncryptedField(kid="old", nonce=b64(nonce), ciphertext=b64(ct))
+        assert cipher.open(sealed, report_id="r9", field="name") == "Budi"
+
     @pytest.mark.parametrize("spec", ["", "nokey", "k1:c2hvcnQ"])
     def test_bad_key_configuration_is_refused(self, spec):
         with pytest.raises(IdentityKeyError):

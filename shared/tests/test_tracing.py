@@ -20,11 +20,13 @@ from pantau.shared.kafka import MessageProcessor, PermanentError, publish_event
 from pantau.shared.settings import KafkaSettings
 from pantau.shared.tracing import (
     TraceIdsFilter,
+    UnrecordedServerSpanMiddleware,
     batch_tracing,
     configure_tracing,
     instrument_http,
     kafka_headers_for,
     record_headers_for,
+    spans_unrecorded,
     tracer,
 )
 
@@ -217,6 +219,44 @@ async def test_an_http_request_continues_the_callers_trace(spans: Any) -> None:
     assert not REGISTRY.get_sample_value(
         "pantau_http_requests_total", {"method": "GET", "route": "/healthz", "status": "200"}
     )
+
+
+async def test_without_an_exporter_the_lean_server_span_still_continues_the_trace() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    unrecorded = TracerProvider(sampler=ALWAYS_OFF)  # what configure_tracing installs for "none"
+    assert spans_unrecorded(unrecorded)
+    assert not spans_unrecorded()  # this module's recording provider
+    seen: list[dict[str, str]] = []
+    # FastAPI's own (native) telemetry off: the middleware alone makes the spans here.
+    app = FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False})
+
+    @app.post("/v1/things")
+    async def create() -> dict[str, str]:
+        seen.append(kafka_headers_for(testing.submitted()))
+        return {}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        seen.append(kafka_headers_for(testing.submitted()))
+        return {}
+
+    app.add_middleware(UnrecordedServerSpanMiddleware, tracer=unrecorded.get_tracer("test"))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.post("/v1/things", headers={"traceparent": TRACEPARENT})).is_success
+        assert (await client.post("/v1/things")).is_success
+        assert (await client.get("/healthz")).is_success
+
+    continued, started, health = seen
+    version, trace_id, span_id, flags = continued["traceparent"].split("-")
+    # The caller's trace, a span of our own, marked not sampled (nothing records it).
+    assert (version, trace_id, flags) == ("00", TRACE, "00")
+    assert span_id not in (PARENT, "0" * 16)
+    _, new_trace, new_span, _ = started["traceparent"].split("-")
+    assert new_trace not in (TRACE, "0" * 32) and new_span != "0" * 16
+    assert "traceparent" not in health  # health checks get no span, as before
 
 
 def test_configure_tracing_rejects_an_unknown_exporter(monkeypatch: pytest.MonkeyPatch) -> None:

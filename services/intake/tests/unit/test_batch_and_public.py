@@ -67,6 +67,32 @@ class TestBatch:
         batch = await client.post("/v1/reports:batch", json={"reports": [body]}, headers=headers)
         assert batch.json()["results"][0]["report_id"] == single.json()["report_id"]
 
+    async def test_an_item_outside_the_time_window_keeps_its_client_report_id(
+        self, client, config, publisher
+    ) -> None:
+        # Every item parses (the one-pass path); one is then too old for the window.
+        old = report_body(occurred_at="2000-01-01T00:00:00+07:00")
+        body = {"reports": [report_body(), old]}
+        response = await client.post("/v1/reports:batch", json=body, headers=auth(config))
+        assert response.status_code == 200, response.text
+        accepted, rejected = response.json()["results"]
+        assert accepted["status"] == "accepted" and accepted["errors"] is None
+        assert rejected == {
+            "index": 1,
+            "client_report_id": old["client_report_id"],
+            "status": "rejected",
+            "report_id": None,
+            "errors": [
+                {
+                    "field": "reports.1.occurred_at",
+                    "message": f"is older than the accepted window of "
+                    f"{config.max_report_age_hours} hours",
+                    "type": "occurred_at_too_old",
+                }
+            ],
+        }
+        assert len(publisher.events) == 1
+
     async def test_more_than_500_items_is_422(self, client, config) -> None:
         body = {"reports": [{"x": i} for i in range(501)]}
         response = await client.post("/v1/reports:batch", json=body, headers=auth(config))

@@ -1,4 +1,4 @@
-"""The sealed event is assembled without re-validation, so it must satisfy the contract."""
+"""The sealed event satisfies the contract and round-trips through it unchanged."""
 
 from datetime import UTC, datetime
 from uuid import uuid4

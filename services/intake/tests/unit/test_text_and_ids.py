@@ -1,9 +1,12 @@
 """Text hygiene and deterministic report ids."""
 
 import unicodedata
-from uuid import uuid4
+from uuid import uuid4, uuid5
 
-from pantau.intake.core.ids import report_id_for
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pantau.intake.core.ids import REPORT_ID_NAMESPACE, report_id_for
 from pantau.intake.core.text import clean_text
 
 
@@ -33,3 +36,12 @@ class TestReportId:
         assert report_id_for(client_id="app-1", client_report_id=crid) != report_id_for(
             client_id="app-2", client_report_id=crid
         )
+
+    @given(client_id=st.text(), client_report_id=st.text())
+    def test_is_the_uuid5_of_client_and_id_as_before(
+        self, client_id: str, client_report_id: str
+    ) -> None:
+        # Ids already issued must not change: the same value uuid.uuid5 always gave.
+        name = f"{client_id}\x1f{client_report_id.lower()}"
+        expected = f"rpt_{uuid5(REPORT_ID_NAMESPACE, name).hex}"
+        assert report_id_for(client_id=client_id, client_report_id=client_report_id) == expected

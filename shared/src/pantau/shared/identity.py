@@ -7,6 +7,7 @@ ciphertext cannot be moved to another report or field unnoticed.
 
 import base64
 import os
+from collections.abc import Mapping
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pantau.shared.events.submitted import EncryptedField
 
 IDENTITY_FIELDS = ("name", "phone", "email", "nik")
+NONCE_BYTES = 12  # AES-GCM's 96-bit nonce
 
 
 class IdentityKeyError(ValueError):
@@ -52,11 +54,24 @@ class IdentityCipher:
             raise IdentityKeyError("no identity key configured (PANTAU_IDENTITY_KEYS)")
 
     def seal(self, plaintext: str, *, report_id: str, field: str) -> EncryptedField:
-        assert self._active is not None
-        nonce = os.urandom(12)
-        aad = f"{report_id}/{field}".encode()
-        ct = self._keys[self._active].encrypt(nonce, plaintext.encode(), aad)
-        return EncryptedField(kid=self._active, nonce=_b64e(nonce), ciphertext=_b64e(ct))
+        return self.seal_fields({field: plaintext}, report_id=report_id)[field]
+
+    def seal_fields(
+        self, plaintexts: Mapping[str, str], *, report_id: str
+    ) -> dict[str, EncryptedField]:
+        """``seal`` for several fields of one report: each still gets its own random
+        nonce and associated data (the same format, opened field by field), drawn from
+        one ``os.urandom`` call."""
+        kid = self._active
+        assert kid is not None
+        key = self._keys[kid]
+        randomness = os.urandom(NONCE_BYTES * len(plaintexts))
+        sealed: dict[str, EncryptedField] = {}
+        for index, (field, plaintext) in enumerate(plaintexts.items()):
+            nonce = randomness[index * NONCE_BYTES : (index + 1) * NONCE_BYTES]
+            ct = key.encrypt(nonce, plaintext.encode(), f"{report_id}/{field}".encode())
+            sealed[field] = EncryptedField(kid=kid, nonce=_b64e(nonce), ciphertext=_b64e(ct))
+        return sealed
 
     def open(self, sealed: EncryptedField, *, report_id: str, field: str) -> str:
         key = self._keys.get(sealed.kid)

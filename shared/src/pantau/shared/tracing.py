@@ -9,7 +9,8 @@ One place for every service:
   the standard ``OTEL_EXPORTER_OTLP_*`` variables). The default, ``none``, exports
   nothing and opens no connection.
 - ``instrument_http(app)``: a server span per HTTP request (opentelemetry-instrumentation-
-  fastapi), continuing the caller's ``traceparent``; also the HTTP request metrics.
+  fastapi), continuing the caller's ``traceparent``; also the HTTP request metrics. With
+  ``lean_when_unrecorded=True`` and no exporter, a minimal middleware instead.
 - ``kafka_headers_for(event)``: a message's headers, with the current trace context
   injected by OpenTelemetry's propagator. ``publish_event`` uses it inside a producer
   span; a publisher on a raw aiokafka producer uses ``record_headers_for(event)``.
@@ -101,17 +102,66 @@ def tracer() -> trace.Tracer:
     return _TRACER
 
 
-def instrument_http(app: "FastAPI") -> None:
+def instrument_http(app: "FastAPI", *, lean_when_unrecorded: bool = False) -> None:
     """A server span per request that continues the caller's W3C ``traceparent``, and
-    request counts and latencies by route (``pantau_http_request*``)."""
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    request counts and latencies by route (``pantau_http_request*``).
 
+    ``lean_when_unrecorded``: if no span can ever be recorded (``spans_unrecorded()``: no
+    exporter configured), use ``UnrecordedServerSpanMiddleware`` instead of the
+    OpenTelemetry instrumentation, whose per-request attributes and route lookups nobody
+    would read. Trace and span ids (logs, Kafka headers) stay the same.
+    """
     from pantau.shared.telemetry import HttpMetricsMiddleware
 
     app.add_middleware(HttpMetricsMiddleware)
+    if lean_when_unrecorded and spans_unrecorded():
+        app.add_middleware(UnrecordedServerSpanMiddleware)
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
     FastAPIInstrumentor.instrument_app(
         app, excluded_urls=UNTRACED_PATHS, exclude_spans=["receive", "send"]
     )
+
+
+def spans_unrecorded(provider: trace.TracerProvider | None = None) -> bool:
+    """Whether ``provider`` (default: the installed one) drops every span: the SDK
+    provider ``configure_tracing`` installs when no exporter is configured."""
+    provider = provider or trace.get_tracer_provider()
+    return isinstance(provider, TracerProvider) and provider.sampler is ALWAYS_OFF
+
+
+# The request headers OpenTelemetry's default propagators read (W3C trace context, baggage).
+_PROPAGATED_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
+
+
+class UnrecordedServerSpanMiddleware:
+    """Pure ASGI: the server span of each request when spans are never recorded. It only
+    continues the caller's trace context (or starts a trace) and makes the span current,
+    so logs and published messages carry its ids; no attributes, no route lookup."""
+
+    def __init__(self, app: Any, *, tracer: trace.Tracer | None = None) -> None:
+        self.app = app
+        self._tracer = tracer or _TRACER
+        self._untraced = frozenset(f"/{path}" for path in UNTRACED_PATHS.split(","))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] in self._untraced:
+            await self.app(scope, receive, send)
+            return
+        carrier = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name in _PROPAGATED_HEADERS
+        }
+        parent = propagate.extract(carrier) if carrier else None
+        span = self._tracer.start_span(scope["method"], context=parent, kind=SpanKind.SERVER)
+        token = otel_context.attach(trace.set_span_in_context(span, parent))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            otel_context.detach(token)
+            span.end()
 
 
 def kafka_headers_for(event: "Event", *, traceparent: str | None = None) -> dict[str, str]:

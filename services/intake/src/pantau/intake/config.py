@@ -58,6 +58,15 @@ class IntakeSettings(PantauSettings):
         300, ge=1, description="Accepted age of an SMS webhook timestamp (replay window)."
     )
 
+    http_access_log: bool = Field(
+        False,
+        description=(
+            "Log one line per HTTP request (uvicorn's access log). Off by default: at "
+            "thousands of reports per second it costs throughput, and the "
+            "`pantau_http_request*` and `pantau_intake_*` metrics count every request."
+        ),
+    )
+
     bench_noop_endpoint: bool = Field(
         False,
         description=(

@@ -37,6 +37,9 @@ class ReportMetricsMiddleware:
         self.app = app
         self._channels = dict(channels)
         self._item_counted = item_counted
+        # Labelled children resolved once: ``labels()`` per request is a measurable cost.
+        self._received = {ch: REPORTS_RECEIVED.labels(ch) for ch in self._channels.values()}
+        self._accepted = {ch: REPORTS_ACCEPTED.labels(ch) for ch in self._channels.values()}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         channel = self._channels.get(scope.get("path", "")) if scope["type"] == "http" else None
@@ -44,6 +47,7 @@ class ReportMetricsMiddleware:
             await self.app(scope, receive, send)
             return
         per_item = scope["path"] in self._item_counted
+        received, accepted = self._received[channel], self._accepted[channel]
 
         async def observe(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -56,9 +60,9 @@ class ReportMetricsMiddleware:
                         reason = REASON_BY_STATUS.get(status, str(status))
                         REPORTS_REJECTED.labels(channel, reason).inc()
                 elif not per_item:
-                    REPORTS_RECEIVED.labels(channel).inc()
+                    received.inc()
                     if status == 202:
-                        REPORTS_ACCEPTED.labels(channel).inc()
+                        accepted.inc()
             await send(message)
 
         IN_FLIGHT.inc()

@@ -12,15 +12,7 @@ from pantau.intake.core.ids import report_id_for
 from pantau.intake.core.models import ReportIn
 from pantau.intake.core.rules import TimeWindow, check_time_window
 from pantau.shared.envelope import utcnow
-from pantau.shared.events import (
-    Attachment,
-    Channel,
-    EncryptedIdentity,
-    Location,
-    RegionRef,
-    ReportSubmitted,
-    ReportSubmittedData,
-)
+from pantau.shared.events import Channel, EncryptedField, RegionRef, ReportSubmitted
 from pantau.shared.identity import IDENTITY_FIELDS, IdentityCipher
 
 PRODUCER = "intake"
@@ -58,50 +50,47 @@ class ReportSealer:
     def seal(self, report: ReportIn, *, origin: Origin, received_at: datetime) -> ReportSubmitted:
         """The ``report.submitted`` event; the reporter's identity leaves only encrypted.
 
-        Every value comes from a validated ``ReportIn`` (whose rules are the contract's
-        or stricter) or is made here, so the event models are assembled with
-        ``model_construct``: validating them again cost a third of the sealing time.
-        A unit test checks that the result validates against the contract unchanged.
+        Built with one ``model_validate`` of plain values: pydantic-core checks the whole
+        event against the contract in about half the time ``model_construct`` (pure
+        Python, one call per nested model) takes to assemble it unchecked.
         """
         client_report_id = str(report.client_report_id)
         report_id = report_id_for(client_id=origin.client_id, client_report_id=client_report_id)
         location = report.location
-        data = ReportSubmittedData.model_construct(
-            report_id=report_id,
-            client_id=origin.client_id,
-            client_report_id=client_report_id,
-            channel=origin.channel,
-            received_at=received_at,
-            occurred_at=report.occurred_at,
-            region=_region_ref(report.region_code),
-            tps=report.tps,
-            title=report.title,
-            description=report.description,
-            category_hint=report.category_hint.value if report.category_hint else None,
-            location=(
-                Location.model_construct(lat=location.lat, lon=location.lon) if location else None
-            ),
-            anonymous=report.anonymous,
-            reporter=None if report.anonymous else self._identity(report, report_id),
-            attachments=[Attachment.model_construct(**a.model_dump()) for a in report.attachments],
-        )
-        return ReportSubmitted.model_construct(
-            event_id=uuid4(),
-            occurred_at=utcnow(),
-            producer=PRODUCER,
-            subject=report_id,
-            data=data,
+        data = {
+            "report_id": report_id,
+            "client_id": origin.client_id,
+            "client_report_id": client_report_id,
+            "channel": origin.channel,
+            "received_at": received_at,
+            "occurred_at": report.occurred_at,
+            "region": _region_ref(report.region_code),
+            "tps": report.tps,
+            "title": report.title,
+            "description": report.description,
+            "category_hint": report.category_hint.value if report.category_hint else None,
+            "location": {"lat": location.lat, "lon": location.lon} if location else None,
+            "anonymous": report.anonymous,
+            "reporter": None if report.anonymous else self._identity(report, report_id),
+            "attachments": [attachment.model_dump() for attachment in report.attachments],
+        }
+        return ReportSubmitted.model_validate(
+            {
+                "event_id": uuid4(),
+                "occurred_at": utcnow(),
+                "producer": PRODUCER,
+                "subject": report_id,
+                "data": data,
+            }
         )
 
-    def _identity(self, report: ReportIn, report_id: str) -> EncryptedIdentity | None:
+    def _identity(self, report: ReportIn, report_id: str) -> dict[str, EncryptedField] | None:
         if report.reporter is None:
             return None
-        sealed = {
-            field: self._cipher.seal(value, report_id=report_id, field=field)
-            for field in IDENTITY_FIELDS
-            if (value := getattr(report.reporter, field))
+        plaintexts = {
+            field: value for field in IDENTITY_FIELDS if (value := getattr(report.reporter, field))
         }
-        return EncryptedIdentity.model_construct(**sealed) if sealed else None
+        return self._cipher.seal_fields(plaintexts, report_id=report_id) if plaintexts else None
 
 
 class Intake:
