@@ -161,3 +161,15 @@ async def own_service(config: Config) -> AsyncIterator[tuple[RunningService, Pub
             yield running, pub
         finally:
             await pub.broker.stop()
+
+
+@pytest.fixture
+def own_config(config: Config) -> Config:
+    """A configuration with its own topics, consumer group, database and port."""
+    return isolated(config, uuid4().hex[:6])
+
+
+@pytest.fixture(scope="session")
+def start_service() -> Callable[[Config], contextlib.AbstractAsyncContextManager[RunningService]]:
+    """``running_service`` for tests that start (and restart) services themselves."""
+    return running_service

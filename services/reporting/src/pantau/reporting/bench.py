@@ -5,7 +5,12 @@ Measures, against the MongoDB-wire server of ``PANTAU_MONGO_URL`` (a throwaway d
 1. ingest: events per second written into the read models through the same path the
    consumer uses (``ReportStore.apply_events`` in batches), aggregates included;
 2. list and stats latency (p50/p99) through the HTTP app (ASGI, no network) over a store
-   seeded with ``--reports`` reports (seeded in bulk, not through the fold, to save time);
+   seeded with ``--reports`` reports (seeded in bulk, not through the fold, to save time):
+   the list with the in-memory listing index (``PANTAU_REPORTING_LISTING_INDEX=memory``)
+   in a fresh process that loads it (load time, RSS) and runs several filter mixes; as
+   its baseline, the same mixes through the store path (MongoDB queries) and the index on
+   a small second store of ``--baseline-reports`` (the store path over 100,000 reports
+   takes minutes per request on FerretDB);
 3. export: peak RSS of a fresh process streaming a CSV of every seeded report;
 4. baselines on the same server in the same run, to read the figures against: the raw
    ``insert_many`` rate of the ingest's report documents (one command, one storage
@@ -47,6 +52,43 @@ from pantau.shared.identity import generate_key
 from pantau.shared.mongo import make_mongo_client
 
 REGIONS = ["32.01.01", "32.04.05", "35.15.01", "73.71.01", "11.01.01", "51.71.01", "64.72.01"]
+WORDS = [
+    "banjir",
+    "tps",
+    "kotak",
+    "suara",
+    "rusak",
+    "amplop",
+    "uang",
+    "serangan",
+    "fajar",
+    "saksi",
+    "petugas",
+    "kpps",
+    "surat",
+    "logistik",
+    "terlambat",
+    "intimidasi",
+    "warga",
+    "kampanye",
+    "hitam",
+    "pemilih",
+    "daftar",
+    "tetap",
+    "listrik",
+    "padam",
+    "hujan",
+    "deras",
+    "jalan",
+    "putus",
+    "relawan",
+    "panitia",
+    "pengawas",
+    "bawaslu",
+    "formulir",
+    "c1",
+    "hasil",
+]
 SECRET = uuid4().hex + uuid4().hex
 BENCH_SOCKET_TIMEOUT_MS = 3_600_000
 
@@ -65,7 +107,12 @@ def _config(database_suffix: str) -> Any:
 
 def report_events(rng: random.Random, *, at: datetime) -> list[Event]:
     """A realistic event stream for one report: submitted, classified, alert, status."""
-    submitted = shared_events.submitted(region=rng.choice(REGIONS), occurred_at=at)
+    submitted = shared_events.submitted(
+        region=rng.choice(REGIONS),
+        occurred_at=at,
+        received_at=at + timedelta(seconds=rng.randint(5, 900)),
+        description=" ".join(rng.choices(WORDS, k=12)),
+    )
     report_id = submitted.data.report_id
     return [
         submitted,
@@ -211,43 +258,33 @@ async def seed(store: ReportStore, *, reports: int) -> list[str]:
 
 
 async def _latencies(client: httpx.AsyncClient, requests: list[dict[str, Any]]) -> dict[str, Any]:
-    timings = []
+    """Wall-clock p50/p99 of ``requests``, and the CPU time this process spent on each
+    (the app runs in it): on a shared machine the wall clock's tail also holds the time
+    the process waited for a core."""
+    timings, cpu = [], []
     for request in requests:
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         response = await client.get(request["path"], params=request["params"])
         timings.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - started_cpu) * 1000)
         response.raise_for_status()
     timings.sort()
+    cpu.sort()
+    p99 = min(len(timings) - 1, int(len(timings) * 0.99))
     return {
         "requests": len(timings),
         "p50_ms": round(statistics.median(timings), 1),
-        "p99_ms": round(timings[min(len(timings) - 1, int(len(timings) * 0.99))], 1),
+        "p99_ms": round(timings[p99], 1),
         "max_ms": round(timings[-1], 1),
+        "cpu_p50_ms": round(statistics.median(cpu), 1),
+        "cpu_p99_ms": round(cpu[p99], 1),
     }
 
 
-async def bench_queries(config: Any, store: ReportStore, *, queries: int) -> dict[str, Any]:
+async def bench_stats(config: Any, *, queries: int) -> dict[str, Any]:
+    """Statistics latency through the app (the store's aggregate buckets by ``_id``)."""
     app = create_app(config)
-    token = issue_token(secret=SECRET, issuer=config.token_issuer, role=Role.OPERATOR)
     rng = random.Random(3)
-    list_requests = [
-        {
-            "path": "/v1/reports",
-            "params": rng.choice(
-                [
-                    {"region": rng.choice(REGIONS)[:5]},
-                    {"severity": "critical"},
-                    {
-                        "category": rng.choice(list(Category)).value,
-                        "region": rng.choice(REGIONS)[:2],
-                    },
-                    {},
-                ]
-            )
-            | {"limit": 50},
-        }
-        for _ in range(queries)
-    ]
     stats_requests = [
         {
             "path": "/v1/stats",
@@ -256,17 +293,170 @@ async def bench_queries(config: Any, store: ReportStore, *, queries: int) -> dic
         }
         for _ in range(queries)
     ]
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport,
+    try:
+        async with _client(app, config) as client:
+            return await _latencies(client, stats_requests)
+    finally:
+        await app.state.store.database.client.close()
+
+
+def _client(app: Any, config: Any, role: Role = Role.OPERATOR) -> httpx.AsyncClient:
+    token = issue_token(
+        secret=config.auth_secret.get_secret_value(), issuer=config.token_issuer, role=role
+    )
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
         base_url="http://bench",
         headers={"Authorization": f"Bearer {token}"},
-        timeout=600,
-    ) as client:
-        return {
-            "list": await _latencies(client, list_requests),
-            "stats": await _latencies(client, stats_requests),
-        }
+        timeout=3600,
+    )
+
+
+def list_mixes(rng: random.Random, queries: int) -> dict[str, list[dict[str, Any]]]:
+    """The list requests of each filter mix (50 rows a page, as the dashboard asks)."""
+
+    def requests(make: Any) -> list[dict[str, Any]]:
+        return [{"path": "/v1/reports", "params": make() | {"limit": 50}} for _ in range(queries)]
+
+    week_ago = (datetime.now(UTC) - timedelta(days=7)).isoformat()
+    return {
+        "no_filter": requests(lambda: {"sort": rng.choice(["-occurred_at", "-severity"])}),
+        "region_prefix": requests(lambda: {"region": rng.choice(REGIONS)[: rng.choice([2, 5, 8])]}),
+        "category_severity": requests(
+            lambda: {
+                "category": rng.choice(list(Category)).value,
+                "severity": rng.choice(list(Severity)).value,
+            }
+        ),
+        "free_text": requests(lambda: {"q": rng.choice(WORDS)}),
+        # Worst cases: every row's text tested, or every filter column, and nothing found.
+        "text_matching_nothing": requests(lambda: {"q": "tidak ada kata ini"}),
+        "filters_matching_nothing": requests(
+            lambda: {"region": "32", "severity": "critical", "to": week_ago, "sort": "-received_at"}
+        ),
+    }
+
+
+async def _deep_cursor(client: httpx.AsyncClient, params: dict[str, Any], pages: int) -> str | None:
+    cursor = None
+    for _ in range(pages):
+        response = await client.get(
+            "/v1/reports", params=params | {"limit": 200} | ({"cursor": cursor} if cursor else {})
+        )
+        response.raise_for_status()
+        cursor = response.json()["next_cursor"] or cursor
+    return cursor
+
+
+async def bench_list(app: Any, config: Any, *, queries: int, rows: int) -> dict[str, Any]:
+    """List p50/p99 per filter mix through ``app``, and after a cursor deep in the list."""
+    results: dict[str, Any] = {}
+    async with _client(app, config) as client:
+        for name, requests in list_mixes(random.Random(5), queries).items():
+            await _latencies(client, requests[:1])  # warm-up, not counted
+            results[name] = await _latencies(client, requests)
+        deep = {"region": "32", "sort": "-occurred_at"}
+        pages = max(1, min(50, rows // 800))  # some 10,000 rows deep at 100,000 reports
+        cursor = await _deep_cursor(client, deep, pages)
+        results["deep_cursor"] = await _latencies(
+            client,
+            [{"path": "/v1/reports", "params": deep | {"limit": 50, "cursor": cursor}}] * queries,
+        )
+        results["deep_cursor"]["rows_skipped"] = pages * 200
+    return results
+
+
+def _rss_mb() -> dict[str, float]:
+    with open("/proc/self/status") as status:
+        fields = dict(line.split(":", 1) for line in status)
+    return {
+        "rss_mb": round(int(fields["VmRSS"].split()[0]) / 1024, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+async def load_listing(app: Any) -> dict[str, Any]:
+    """Start ``app``'s listing index and wait for its load; its size and duration."""
+    listing = app.state.listing
+    listing.start()
+    await listing.wait_ready()
+    return {"rows": len(listing.index), "load_seconds": round(listing.load_seconds, 1)}
+
+
+def listing_child(database_suffix: str, queries: int) -> None:
+    """In a fresh process: load the listing index from the store, measure the list with
+    it, print the load time, the process's RSS and the latencies."""
+
+    async def run() -> dict[str, Any]:
+        config = get_config(
+            mongo_db_suffix=database_suffix,
+            mongo_socket_timeout_ms=BENCH_SOCKET_TIMEOUT_MS,
+            reporting_listing_index="memory",
+        )
+        app = create_app(config)
+        before = _rss_mb()
+        result: dict[str, Any] = {"rss_before_load_mb": before["rss_mb"]}
+        result |= await load_listing(app)
+        result |= {f"{k}_after_load": v for k, v in _rss_mb().items()}
+        result["list"] = await bench_list(app, config, queries=queries, rows=result["rows"])
+        result |= {f"{k}_after_queries": v for k, v in _rss_mb().items()}
+        await app.state.listing.stop()
+        await app.state.store.database.client.close()
+        return result
+
+    print(json.dumps(asyncio.run(run())))
+
+
+async def bench_list_baseline(
+    client: Any, suffix: str, *, reports: int, queries: int
+) -> dict[str, Any]:
+    """The same list mixes through the store path and through the index, on a small
+    store of ``reports`` (the store path decodes every document per request on FerretDB)."""
+    baseline_suffix = f"{suffix}_small"
+    store = ReportStore(client=client, database=f"pantau_reporting{baseline_suffix}")
+    await store.ensure_indexes()
+    await seed(store, reports=reports)
+    results: dict[str, Any] = {"reports": reports, "queries_per_mix": queries}
+    for mode in ("store", "memory"):
+        config = _config(baseline_suffix).model_copy(update={"reporting_listing_index": mode})
+        app = create_app(config)
+        try:
+            if mode == "memory":
+                results["index_load"] = await load_listing(app)
+            results[f"list_{mode}_path"] = await bench_list(
+                app, config, queries=queries, rows=reports
+            )
+        finally:
+            if app.state.listing is not None:
+                await app.state.listing.stop()
+            await app.state.store.database.client.close()
+    store_p99 = results["list_store_path"]
+    index_p99 = results["list_memory_path"]
+    results["p99_ratio_store_to_index"] = {
+        mix: round(store_p99[mix]["p99_ms"] / max(index_p99[mix]["p99_ms"], 0.1), 1)
+        for mix in index_p99
+    }
+    return results
+
+
+async def _child_json(*args: str, config: Any) -> dict[str, Any]:
+    # Throwaway secrets go to the child in its environment, not on its command line.
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pantau.reporting.bench",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        env={
+            **os.environ,
+            "PANTAU_AUTH_SECRET": SECRET,
+            "PANTAU_IDENTITY_KEYS": config.identity_keys.get_secret_value(),
+        },
+    )
+    stdout, _ = await child.communicate()
+    if child.returncode:
+        raise RuntimeError(f"{args[0]} process failed with {child.returncode}")
+    return json.loads(stdout.decode().strip().splitlines()[-1])
 
 
 def export_child(database_suffix: str) -> None:
@@ -334,29 +524,23 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         sample = await seed(store, reports=args.reports)
         results["seed_seconds"] = round(time.perf_counter() - started, 1)
         results["baseline_at_seeded_size"] = await bench_primitives(store, ids=sample)
-        results.update(await bench_queries(config, store, queries=args.queries))
+        results["listing"] = await _child_json(
+            "--listing-child", suffix, "--queries", str(args.queries), config=config
+        )
+        results["stats"] = await bench_stats(config, queries=args.queries)
+        if args.baseline_reports:
+            results["baseline_list_small_store"] = await bench_list_baseline(
+                client, suffix, reports=args.baseline_reports, queries=args.baseline_queries
+            )
         if args.no_export:
             return results
-        # Throwaway secrets go to the child in its environment, not on its command line.
-        child = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "pantau.reporting.bench",
-            "--export-child",
-            suffix,
-            stdout=asyncio.subprocess.PIPE,
-            env={
-                **os.environ,
-                "PANTAU_AUTH_SECRET": SECRET,
-                "PANTAU_IDENTITY_KEYS": config.identity_keys.get_secret_value(),
-            },
-        )
-        stdout, _ = await child.communicate()
-        if child.returncode:
-            raise RuntimeError(f"export process failed with {child.returncode}")
-        results["export"] = json.loads(stdout.decode().strip().splitlines()[-1])
+        results["export"] = await _child_json("--export-child", suffix, config=config)
     finally:
-        for name in (f"pantau_reporting{suffix}_ingest", f"pantau_reporting{suffix}"):
+        for name in (
+            f"pantau_reporting{suffix}_ingest",
+            f"pantau_reporting{suffix}",
+            f"pantau_reporting{suffix}_small",
+        ):
             await client.drop_database(name)
         await client.close()
     return results
@@ -373,10 +557,23 @@ def main() -> None:
         "--preload", type=int, default=0, help="reports in the ingest store before ingesting"
     )
     parser.add_argument("--no-export", action="store_true", help="skip the export run")
+    parser.add_argument(
+        "--baseline-reports",
+        type=int,
+        default=2000,
+        help="reports of the small store the list's store path is measured on (0: skip)",
+    )
+    parser.add_argument(
+        "--baseline-queries", type=int, default=5, help="list requests per mix on it, each path"
+    )
     parser.add_argument("--export-child", help=argparse.SUPPRESS)
+    parser.add_argument("--listing-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.export_child:
         export_child(args.export_child)
+        return
+    if args.listing_child:
+        listing_child(args.listing_child, args.queries)
         return
     print(json.dumps(asyncio.run(main_async(args)), indent=2))
 

@@ -16,6 +16,7 @@ from pantau.reporting.adapters.api import (
 )
 from pantau.reporting.adapters.consumer import register_consumer
 from pantau.reporting.adapters.dashboard import mount_dashboard
+from pantau.reporting.adapters.listing import MemoryListing
 from pantau.reporting.adapters.stats_api import operations_router, stats_router
 from pantau.reporting.adapters.store import ReportStore
 from pantau.reporting.config import DATABASE_BASE_NAME, SERVICE, Config
@@ -41,17 +42,31 @@ async def _sweep_forever(store: ReportStore, interval: float) -> None:
             log.exception("aggregate sweep failed; retrying next interval")
 
 
+async def _wants_memory_listing(config: Config, store: ReportStore) -> bool:
+    """``memory`` always; ``auto`` only on FerretDB (no usable indexes, see the README)."""
+    if config.reporting_listing_index == "auto":
+        return not await store.conditional_writes()
+    return config.reporting_listing_index == "memory"
+
+
 def create_app(config: Config) -> FastAPI:
     """The reporting service; its lifespan starts the store, topics and consumer."""
     mongo = make_mongo_client(config, maxPoolSize=config.mongo_max_pool_size)
     store = ReportStore(client=mongo, database=database_name(config, DATABASE_BASE_NAME))
     broker = make_broker(config, client_id=SERVICE)
     register_consumer(broker, config=config, store=store)
+    listing = (
+        None
+        if config.reporting_listing_index == "store"
+        else MemoryListing(store=store, batch_size=config.listing_load_batch)
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.ensure_indexes()
         await ensure_topics(config.kafka_bootstrap, config.topics.all_with_partitions())
+        if listing is not None and await _wants_memory_listing(config, store):
+            listing.start()  # before the consumer: it sees every write from here on
         await broker.start()
         sweeper = asyncio.create_task(_sweep_forever(store, config.sweep_interval_seconds))
         try:
@@ -60,6 +75,8 @@ def create_app(config: Config) -> FastAPI:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            if listing is not None:
+                await listing.stop()
             await broker.stop()
             await mongo.close()
 
@@ -70,6 +87,7 @@ def create_app(config: Config) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.config, app.state.store, app.state.broker = config, store, broker
+    app.state.listing = listing
     install_problem_handlers(app)
 
     async def broker_ready() -> bool:
@@ -82,8 +100,8 @@ def create_app(config: Config) -> FastAPI:
     cipher = IdentityCipher(config.identity_keys.get_secret_value())
     # Fixed paths (exports) before the `/{report_id}` pattern that would shadow them.
     app.include_router(export_router(config=config, store=store))
-    app.include_router(reports_router(config=config, store=store))
-    app.include_router(triage_router(config=config, store=store, broker=broker))
+    app.include_router(reports_router(config=config, store=store, listing=listing))
+    app.include_router(triage_router(config=config, store=store, broker=broker, listing=listing))
     app.include_router(identity_router(config=config, store=store, cipher=cipher))
     app.include_router(stats_router(config=config, store=store))
     app.include_router(operations_router(config=config, store=store))

@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, Field, model_validator
 
+from pantau.reporting.adapters.listing import MemoryListing
 from pantau.reporting.adapters.store import ReportStore, page_filter, query_filter, sort_spec
 from pantau.reporting.config import SERVICE, Config
 from pantau.reporting.core.duplicates import DuplicateRules, place_of, score
@@ -215,6 +216,54 @@ async def _geojson_chunks(cursor: Any) -> AsyncIterator[str]:
     yield "".join(parts) + "]}"
 
 
+async def find_reports(
+    store: ReportStore,
+    listing: MemoryListing | None,
+    *,
+    query: ReportQuery,
+    order: SortOrder,
+    after: tuple[Any, str] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The first ``limit`` documents matching ``query`` after ``after`` in ``order``:
+    their ids from the listing index once it is loaded, then their documents by ``_id``;
+    before that (or with the index off) one MongoDB query."""
+    if listing is not None and listing.ready:
+        ids = listing.page(query, order, after, limit)
+        found = await store.load_many(ids)
+        return [found[report_id] for report_id in ids if report_id in found]
+    filter_ = query_filter(query)
+    if after is not None:
+        filter_ = {"$and": [filter_, page_filter(order, after)]}
+    return await store.find(filter_=filter_, sort=sort_spec(order), limit=limit)
+
+
+async def _page_from_index(
+    store: ReportStore,
+    listing: MemoryListing,
+    *,
+    query: ReportQuery,
+    order: SortOrder,
+    after: tuple[Any, str] | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A list page from the index: its rows from memory (a row the index lacks is loaded
+    by ``_id``), the cursor from the index's sort value of the last."""
+    ids = listing.page(query, order, after, limit + 1)
+    page = ids[:limit]
+    rows = listing.rows(page)
+    missing = [report_id for report_id in page if report_id not in rows]
+    if missing:
+        rows |= {rid: summary_report(doc) for rid, doc in (await store.load_many(missing)).items()}
+    items = [rows[report_id] for report_id in page if report_id in rows]
+    next_cursor = None
+    if len(ids) > limit and page:
+        position = listing.index.position(page[-1], order)
+        if position is not None:
+            next_cursor = encode_cursor(order=order, value=position[0], report_id=position[1])
+    return items, next_cursor
+
+
 def export_router(*, config: Config, store: ReportStore) -> APIRouter:
     """``/v1/reports/export.*``: streamed CSV and GeoJSON of any filter (mount first)."""
     router = APIRouter(prefix="/v1/reports", tags=["reports"])
@@ -267,7 +316,9 @@ def export_router(*, config: Config, store: ReportStore) -> APIRouter:
     return router
 
 
-def reports_router(*, config: Config, store: ReportStore) -> APIRouter:
+def reports_router(
+    *, config: Config, store: ReportStore, listing: MemoryListing | None = None
+) -> APIRouter:
     """``/v1/reports``: filtered, paginated lists and one report."""
     router = APIRouter(prefix="/v1/reports", tags=["reports"])
     Reader = Annotated[Principal, Depends(reader_auth(config))]
@@ -290,18 +341,23 @@ def reports_router(*, config: Config, store: ReportStore) -> APIRouter:
             after = decode_cursor(cursor, order=sort) if cursor else None
         except InvalidCursor as exc:
             raise Problem(400, "Invalid cursor", str(exc)) from exc
-        filter_ = query_filter(params.for_principal(principal))
-        if after is not None:
-            filter_ = {"$and": [filter_, page_filter(sort, after)]}
-        rows = await store.find(filter_=filter_, sort=sort_spec(sort), limit=limit + 1)
-        page, more = rows[:limit], len(rows) > limit
-        next_cursor = None
-        if more and page:
-            last = page[-1]
-            next_cursor = encode_cursor(
-                order=sort, value=last.get(sort.field), report_id=last["_id"]
+        query = params.for_principal(principal)
+        if listing is not None and listing.ready:
+            items, next_cursor = await _page_from_index(
+                store, listing, query=query, order=sort, after=after, limit=limit
             )
-        items = [summary_report(doc) for doc in page]
+        else:
+            rows = await find_reports(
+                store, None, query=query, order=sort, after=after, limit=limit + 1
+            )
+            page, more = rows[:limit], len(rows) > limit
+            next_cursor = None
+            if more and page:
+                last = page[-1]
+                next_cursor = encode_cursor(
+                    order=sort, value=last.get(sort.field), report_id=last["_id"]
+                )
+            items = [summary_report(doc) for doc in page]
         for item in items:
             code = (item.get("region") or {}).get("code")
             item["region_name"] = regions.name(code) if code else None
@@ -325,7 +381,13 @@ def reports_router(*, config: Config, store: ReportStore) -> APIRouter:
     return router
 
 
-def triage_router(*, config: Config, store: ReportStore, broker: KafkaBroker) -> APIRouter:
+def triage_router(
+    *,
+    config: Config,
+    store: ReportStore,
+    broker: KafkaBroker,
+    listing: MemoryListing | None = None,
+) -> APIRouter:
     """Possible duplicates and status changes (published as events)."""
     router = APIRouter(prefix="/v1/reports", tags=["reports"])
     Reader = Annotated[Principal, Depends(reader_auth(config))]
@@ -357,9 +419,12 @@ def triage_router(*, config: Config, store: ReportStore, broker: KafkaBroker) ->
             occurred_from=at - rules.window,
             occurred_to=at + rules.window + timedelta(milliseconds=1),
         )
-        candidates = await store.find(
-            filter_=query_filter(params_scope(query, principal)),
-            sort=sort_spec(SortOrder.NEWEST),
+        candidates = await find_reports(
+            store,
+            listing,
+            query=params_scope(query, principal),
+            order=SortOrder.NEWEST,
+            after=None,
             limit=DUPLICATE_SCAN_LIMIT,
         )
         scored = [

@@ -52,6 +52,9 @@ DUPLICATE_KEY = 11000
 
 
 Checkpoint = Callable[[str], Awaitable[None]]
+# Told the report documents a write stored (as written, ``version`` included), right after
+# they are durable; e.g. the in-memory listing index of this process.
+WriteListener = Callable[[list[dict[str, Any]]], None]
 
 
 class _StatsWork:
@@ -86,6 +89,18 @@ class ReportStore:
         # or only reads by a lone ``_id`` without scanning (FerretDB); asked once unless
         # given (tests run the MongoDB path on FerretDB too: slower there, same results).
         self._conditional_writes = conditional_writes
+        self._listeners: list[WriteListener] = []
+
+    def add_write_listener(self, listener: WriteListener) -> None:
+        """Call ``listener`` with the report documents of every write of this store."""
+        self._listeners.append(listener)
+
+    def _tell_listeners(self, documents: list[dict[str, Any]]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(documents)
+            except Exception:  # a listener must never fail a durable write
+                log.exception("a read-model write listener failed")
 
     @property
     def database(self) -> AsyncDatabase[Any]:
@@ -129,9 +144,11 @@ class ReportStore:
         for _ in range(MAX_CAS_ROUNDS):
             if not pending:
                 break
-            written, conflicts, work = await self._fold_and_write(pending)
+            written, conflicts, work, documents = await self._fold_and_write(pending)
             changed += written
             stats_work.update(work)
+            if documents and self._listeners:
+                self._tell_listeners(documents)
             for report_id in conflicts:
                 stats_work.pop(report_id, None)
             pending = {rid: pending[rid] for rid in conflicts}
@@ -155,7 +172,9 @@ class ReportStore:
 
     async def _fold_and_write(
         self, by_report: dict[str, list[Event]]
-    ) -> tuple[int, set[str], dict[str, _StatsWork]]:
+    ) -> tuple[int, set[str], dict[str, _StatsWork], list[dict[str, Any]]]:
+        """One compare-and-swap round: (documents written, ids that lost a race, their
+        aggregate work, the documents as written)."""
         docs = await self.load_many(by_report)
         conditional = await self.conditional_writes()
         token = uuid4().hex
@@ -163,6 +182,7 @@ class ReportStore:
         created: list[dict[str, Any]] = []
         expected: dict[str, int] = {}
         work: dict[str, _StatsWork] = {}
+        documents: dict[str, dict[str, Any]] = {}
         for report_id, events in by_report.items():
             old = docs.get(report_id)
             state: State = sources_of(old) if old else empty_state(report_id)
@@ -187,6 +207,7 @@ class ReportStore:
                 }
             )
             expected[report_id] = version
+            documents[report_id] = new
             if pending_ops:
                 work[report_id] = _StatsWork(version, pending_ops, fresh)
             if not conditional:
@@ -207,17 +228,18 @@ class ReportStore:
                 )
             ops.append(ReplaceOne({"_id": report_id, "version": version - 1}, new))
         if not expected:
-            return 0, set(), work
+            return 0, set(), work, []
         if created:
             await self.reports.insert_many(created, ordered=True)
         modified = await bulk_write_ordered(self.reports, ops)
         if not conditional or modified == len(expected):
-            return len(expected), set(), work
+            return len(expected), set(), work, list(documents.values())
         # Some compare-and-swap lost a race: find which by our write token, retry those.
         after = await self.load_many(expected)
         conflicts = {rid for rid in expected if (after.get(rid) or {}).get("write_token") != token}
         log.info("read-model write conflicts, retrying %d report(s)", len(conflicts))
-        return len(expected) - len(conflicts), conflicts, work
+        kept = [doc for rid, doc in documents.items() if rid not in conflicts]
+        return len(expected) - len(conflicts), conflicts, work, kept
 
     async def _apply_stats(self, work: dict[str, _StatsWork]) -> None:
         """Apply the pending aggregate operations of ``work``, exactly once each."""
@@ -359,6 +381,11 @@ class ReportStore:
     ) -> Any:
         """An async cursor over every matching document, fetched ``batch_size`` at a time."""
         return self.reports.find(filter_, projection).sort(sort).batch_size(batch_size)
+
+    def scan(self, *, projection: dict[str, Any], batch_size: int = 1000) -> Any:
+        """An async cursor over every report document (``projection`` of it), unsorted
+        (with a sort, FerretDB would decode and sort the whole collection first)."""
+        return self.reports.find({}, projection).batch_size(batch_size)
 
     async def latest_alerts(self, *, limit: int) -> list[dict[str, Any]]:
         """The newest entries of the alert log."""
