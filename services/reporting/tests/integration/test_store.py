@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from pymongo import AsyncMongoClient, monitoring
 
 from pantau.reporting import testing as reporting_events
+from pantau.reporting.adapters.recent import RecentDocuments
 from pantau.reporting.adapters.store import ReportStore
 from pantau.reporting.config import Config
 from pantau.reporting.core import stats
@@ -39,8 +40,15 @@ async def mongo(config: Config) -> AsyncIterator[AsyncMongoClient[Any]]:
 WRITE_MODES = pytest.mark.parametrize("conditional_writes", [None, True], ids=["auto", "cas"])
 
 
-def _fresh_store(mongo: AsyncMongoClient[Any], **kwargs: Any) -> ReportStore:
-    return ReportStore(client=mongo, database=f"pantau_reporting_store_{uuid4().hex[:8]}", **kwargs)
+def _fresh_store(
+    mongo: AsyncMongoClient[Any], *, cache: bool = False, database: str | None = None, **kwargs: Any
+) -> ReportStore:
+    return ReportStore(
+        client=mongo,
+        database=database or f"pantau_reporting_store_{uuid4().hex[:8]}",
+        recent=RecentDocuments(max_bytes=8 * 2**20 if cache else 0),
+        **kwargs,
+    )
 
 
 def _report_stream(report_id: str, rng: random.Random) -> list[Event]:
@@ -91,11 +99,20 @@ async def test_shuffled_duplicated_batches_with_conditional_writes(
     await _check_shuffled_replay(mongo, seed, conditional_writes=True)
 
 
+# The same with the cache of recently written documents on (as the service runs).
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(seed=st.integers(min_value=0, max_value=2**32))
+async def test_shuffled_duplicated_batches_with_the_write_cache(
+    mongo: AsyncMongoClient[Any], seed: int
+) -> None:
+    await _check_shuffled_replay(mongo, seed, conditional_writes=None, cache=True)
+
+
 async def _check_shuffled_replay(
-    mongo: AsyncMongoClient[Any], seed: int, *, conditional_writes: bool | None
+    mongo: AsyncMongoClient[Any], seed: int, *, conditional_writes: bool | None, cache: bool = False
 ) -> None:
     rng = random.Random(seed)
-    store = _fresh_store(mongo, conditional_writes=conditional_writes)
+    store = _fresh_store(mongo, conditional_writes=conditional_writes, cache=cache)
     report_id = f"rpt_{uuid4().hex}"
     in_order = _report_stream(report_id, rng)
     replay = in_order + rng.choices(in_order, k=rng.randint(0, len(in_order)))
@@ -143,8 +160,9 @@ async def _expected_counts(store: ReportStore) -> Counter[tuple[str, str]]:
 
 
 @WRITE_MODES
+@pytest.mark.parametrize("cache", [False, True], ids=["load", "cache"])
 async def test_aggregates_stay_exact_through_crashes_and_redelivery(
-    mongo: AsyncMongoClient[Any], conditional_writes: bool | None
+    mongo: AsyncMongoClient[Any], conditional_writes: bool | None, cache: bool
 ) -> None:
     rng = random.Random(7)
     crash_at: dict[str, str | None] = {"step": None}
@@ -154,7 +172,9 @@ async def test_aggregates_stay_exact_through_crashes_and_redelivery(
             crash_at["step"] = None
             raise Crash(step)
 
-    store = _fresh_store(mongo, checkpoint=checkpoint, conditional_writes=conditional_writes)
+    store = _fresh_store(
+        mongo, checkpoint=checkpoint, conditional_writes=conditional_writes, cache=cache
+    )
     events: list[Event] = []
     # Fewer reports on the forced MongoDB path: on FerretDB its writes scan collections.
     for n in range(12 if conditional_writes is None else 6):
@@ -187,6 +207,38 @@ async def test_aggregates_stay_exact_through_crashes_and_redelivery(
             assert bucket["ops"] == []
     finally:
         await mongo.drop_database(store.database.name)
+
+
+async def test_the_write_cache_saves_the_reload_and_a_stale_copy_never_wins(
+    mongo: AsyncMongoClient[Any],
+) -> None:
+    # Two replicas with caches on the conditional (MongoDB) path, writing one report in
+    # turn: each one's cached copy is stale after the other wrote, the compare-and-swap
+    # catches it, and the stored document is the fold of every event.
+    name = f"pantau_reporting_store_{uuid4().hex[:8]}"
+    first = _fresh_store(mongo, database=name, conditional_writes=True, cache=True)
+    second = _fresh_store(mongo, database=name, conditional_writes=True, cache=True)
+    report_id = f"rpt_{uuid4().hex}"
+    submitted = shared_events.submitted(report_id=report_id, region="32.01.01")
+    events: list[Event] = [
+        submitted,
+        shared_events.classified(submitted, category=Category.LOGISTIK),
+        reporting_events.alert(report_id, alert_id="a1"),
+        reporting_events.status_change(report_id, status=ReportStatus.VERIFIED),
+    ]
+    try:
+        await first.apply_events(events[:1])
+        await second.apply_events(events[1:2])
+        await first.apply_events(events[2:3])  # its copy is a version behind
+        await first.apply_events(events[3:])  # and now current: no reload
+        stored = await first.get(report_id)
+        assert stored is not None
+        expected = derive(fold(events, report_id=report_id))
+        assert {k: v for k, v in stored.items() if k not in _BOOKKEEPING} == expected
+        assert first.recent.hits >= 2  # the stale copy, then the current one
+        assert stored["stats_pending"] == []
+    finally:
+        await mongo.drop_database(name)
 
 
 class _UpdateFilters(monitoring.CommandListener):

@@ -39,8 +39,9 @@ from uuid import uuid4
 import httpx
 
 from pantau.reporting import testing as reporting_events
+from pantau.reporting.adapters.recent import RecentDocuments
 from pantau.reporting.adapters.store import ReportStore
-from pantau.reporting.config import get_config
+from pantau.reporting.config import ReportingSettings, get_config
 from pantau.reporting.core import stats
 from pantau.reporting.core.readmodel import derive, fold
 from pantau.reporting.main import create_app
@@ -502,12 +503,20 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "reports": args.reports,
     }
     try:
-        ingest_store = ReportStore(client=client, database=f"pantau_reporting{suffix}_ingest")
+        recent = RecentDocuments(max_bytes=round(args.write_cache_mb * 2**20))
+        ingest_store = ReportStore(
+            client=client, database=f"pantau_reporting{suffix}_ingest", recent=recent
+        )
         await ingest_store.ensure_indexes()
         if args.preload:
             await seed(ingest_store, reports=args.preload)
         results["ingest"] = await bench_ingest(ingest_store, events=args.events, batch=args.batch)
         results["ingest"]["preloaded_reports"] = args.preload
+        results["ingest"]["write_cache"] = {
+            "mb": args.write_cache_mb,
+            "hits": recent.hits,
+            "misses": recent.misses,
+        }
         results["baseline_raw_insert"] = await bench_raw_insert(
             client, f"pantau_reporting{suffix}_ingest", events=args.events, batch=args.batch
         )
@@ -557,6 +566,12 @@ def main() -> None:
         "--preload", type=int, default=0, help="reports in the ingest store before ingesting"
     )
     parser.add_argument("--no-export", action="store_true", help="skip the export run")
+    parser.add_argument(
+        "--write-cache-mb",
+        type=float,
+        default=ReportingSettings.model_fields["reporting_write_cache_mb"].default,
+        help="the store's cache of documents it wrote last (0: off; default: the service's)",
+    )
     parser.add_argument(
         "--baseline-reports",
         type=int,

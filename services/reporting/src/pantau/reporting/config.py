@@ -42,6 +42,15 @@ class ReportingSettings(PantauSettings):
     sweep_interval_seconds: float = Field(
         300, gt=0, description="How often applied aggregate op ids left by crashes are swept."
     )
+    reporting_write_cache_mb: float = Field(
+        8,
+        ge=0,
+        le=1024,
+        description=(
+            "Memory for the report documents this process wrote last, so that the next "
+            "events of a report skip reloading it (PANTAU_REPORTING_WRITE_CACHE_MB; 0: off)."
+        ),
+    )
     reporting_listing_index: Literal["auto", "memory", "store"] = Field(
         "auto",
         description=(

@@ -17,6 +17,7 @@ from pantau.reporting.adapters.api import (
 from pantau.reporting.adapters.consumer import register_consumer
 from pantau.reporting.adapters.dashboard import mount_dashboard
 from pantau.reporting.adapters.listing import MemoryListing
+from pantau.reporting.adapters.recent import RecentDocuments
 from pantau.reporting.adapters.stats_api import operations_router, stats_router
 from pantau.reporting.adapters.store import ReportStore
 from pantau.reporting.config import DATABASE_BASE_NAME, SERVICE, Config
@@ -52,7 +53,11 @@ async def _wants_memory_listing(config: Config, store: ReportStore) -> bool:
 def create_app(config: Config) -> FastAPI:
     """The reporting service; its lifespan starts the store, topics and consumer."""
     mongo = make_mongo_client(config, maxPoolSize=config.mongo_max_pool_size)
-    store = ReportStore(client=mongo, database=database_name(config, DATABASE_BASE_NAME))
+    store = ReportStore(
+        client=mongo,
+        database=database_name(config, DATABASE_BASE_NAME),
+        recent=RecentDocuments(max_bytes=round(config.reporting_write_cache_mb * 2**20)),
+    )
     broker = make_broker(config, client_id=SERVICE)
     register_consumer(broker, config=config, store=store)
     listing = (

@@ -24,6 +24,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from pantau.reporting.adapters.recent import RecentDocuments
 from pantau.reporting.core import stats
 from pantau.reporting.core.query import ReportQuery, SortOrder
 from pantau.reporting.core.readmodel import (
@@ -76,6 +77,7 @@ class ReportStore:
         database: str,
         checkpoint: Checkpoint | None = None,
         conditional_writes: bool | None = None,
+        recent: RecentDocuments | None = None,
     ) -> None:
         self._client = client
         self._db: AsyncDatabase[Any] = client[database]
@@ -90,6 +92,8 @@ class ReportStore:
         # given (tests run the MongoDB path on FerretDB too: slower there, same results).
         self._conditional_writes = conditional_writes
         self._listeners: list[WriteListener] = []
+        # The documents this store wrote last, to skip reloading them (adapters/recent.py).
+        self.recent = recent if recent is not None else RecentDocuments(max_bytes=0)
 
     def add_write_listener(self, listener: WriteListener) -> None:
         """Call ``listener`` with the report documents of every write of this store."""
@@ -133,6 +137,14 @@ class ReportStore:
     async def apply_events(self, events: Sequence[Event]) -> int:
         """Merge ``events`` into the read models durably; returns how many report
         documents changed. Idempotent: applying the same events again changes nothing."""
+        try:
+            return await self._apply_events(events)
+        except BaseException:
+            # Stopped part-way: what the store holds now is unknown, so load it again.
+            self.recent.clear()
+            raise
+
+    async def _apply_events(self, events: Sequence[Event]) -> int:
         by_report: dict[str, list[Event]] = defaultdict(list)
         for event in events:
             for report_id in report_ids_of(event):
@@ -147,6 +159,9 @@ class ReportStore:
             written, conflicts, work, documents = await self._fold_and_write(pending)
             changed += written
             stats_work.update(work)
+            for document in documents:
+                self.recent.put(document)
+            self.recent.forget(conflicts)
             if documents and self._listeners:
                 self._tell_listeners(documents)
             for report_id in conflicts:
@@ -175,7 +190,8 @@ class ReportStore:
     ) -> tuple[int, set[str], dict[str, _StatsWork], list[dict[str, Any]]]:
         """One compare-and-swap round: (documents written, ids that lost a race, their
         aggregate work, the documents as written)."""
-        docs = await self.load_many(by_report)
+        docs = self.recent.get_many(by_report)
+        docs.update(await self.load_many(rid for rid in by_report if rid not in docs))
         conditional = await self.conditional_writes()
         token = uuid4().hex
         ops: list[ReplaceOne[Any] | UpdateOne] = []
@@ -272,8 +288,17 @@ class ReportStore:
                 for rid, item in work.items()
             ],
         )
+        self._cleared_in_recent(work)
         await self._reached("reports_cleared")
         await self._forget_applied(work, reload=conditional)
+
+    def _cleared_in_recent(self, work: dict[str, _StatsWork]) -> None:
+        # As the clear wrote them. A guarded clear that lost to another writer (MongoDB)
+        # leaves a stale copy here: the next write's compare-and-swap fails, reloads it.
+        for doc in self.recent.get_many(work).values():
+            doc["stats_pending"] = []
+            doc["version"] += 1
+            self.recent.put(doc)
 
     async def _apply_bucket_plans_by_id(self, plans: list["_BucketPlan"]) -> None:
         """The guarded increments with ``_id``-only writes (FerretDB): the guard "none of
