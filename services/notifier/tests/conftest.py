@@ -247,3 +247,15 @@ async def local_receiver() -> AsyncIterator[LocalReceiver]:
     yield receiver
     server.should_exit = True
     await asyncio.wait_for(serving, timeout=15)
+
+
+@pytest.fixture
+async def scratch_db(pantau_env: dict[str, str]) -> AsyncIterator[Any]:
+    """A database of this test alone on the real store, for a store adapter on its own."""
+    client: AsyncMongoClient[Any] = AsyncMongoClient(pantau_env["PANTAU_MONGO_URL"], tz_aware=True)
+    name = f"pantau_notifier{pantau_env['PANTAU_MONGO_DB_SUFFIX']}_{uuid4().hex[:8]}"
+    try:
+        yield client[name]
+    finally:
+        await client.drop_database(name)
+        await client.close()

@@ -31,7 +31,7 @@ from pantau.bench.results import Setup, markdown
 from pantau.bench.runner import BenchOptions, StackNotReady, run_profile, run_soak, run_sweep
 from pantau.bench.search import SearchPlan
 from pantau.bench.stats import median
-from pantau.bench.tokens import MissingSecret, load_auth_settings, mint
+from pantau.bench.tokens import MissingSecret, Tokens, load_auth_settings, mint
 from pantau.localstack.config import FERRETDB_DEBUG_PORT, StackConfig
 from pantau.shared.settings import KafkaSettings
 
@@ -304,21 +304,32 @@ def run_benchmark(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def run_soak_command(args: argparse.Namespace, console: Console) -> int:
-    try:
-        settings = load_auth_settings()
-    except MissingSecret as exc:
-        console.print(f"[red]{exc}")
-        return 2
-    rate = args.soak_rate
+def _steady_run(
+    args: argparse.Namespace, *, rate: float, count: int
+) -> tuple[BenchOptions, Tokens, int]:
+    """Options, tokens and seed of one long open-loop run at ``rate`` (soak, profile):
+    no read-model polling (reporting's consumer lag shows it), no baselines. Raises
+    ``MissingSecret`` when the stack's secret is not there."""
+    settings = load_auth_settings()
     seed = args.seed if args.seed is not None else secrets.randbits(31)
-    args.count = max(1, round(rate * args.minutes * 60))
-    args.poll_every = 0  # the read model is watched through reporting's consumer lag
+    args.count = count
+    args.poll_every = 0
     args.no_baseline = True
     args.no_generator_ceiling = True
     options = _options_factory(args, seed)(rate)
     monitors = args.monitors or max(options.workers, math.ceil(rate / PER_MONITOR_RATE))
-    tokens = mint(settings=settings, monitors=monitors)
+    return options, mint(settings=settings, monitors=monitors), seed
+
+
+def run_soak_command(args: argparse.Namespace, console: Console) -> int:
+    rate = args.soak_rate
+    try:
+        options, tokens, seed = _steady_run(
+            args, rate=rate, count=max(1, round(rate * args.minutes * 60))
+        )
+    except MissingSecret as exc:
+        console.print(f"[red]{exc}")
+        return 2
     timeline = _timeline(args, args.interval)
     console.print(f"soak: {rate:,.0f} reports/s for {args.minutes:g} min ({args.count:,} reports)")
     try:
@@ -350,20 +361,14 @@ def run_soak_command(args: argparse.Namespace, console: Console) -> int:
 
 
 def run_profile_command(args: argparse.Namespace, console: Console) -> int:
+    rate = args.profile_rate
     try:
-        settings = load_auth_settings()
+        options, tokens, seed = _steady_run(
+            args, rate=rate, count=max(1, round(rate * (args.warmup + args.seconds + 2)))
+        )
     except MissingSecret as exc:
         console.print(f"[red]{exc}")
         return 2
-    rate = args.profile_rate
-    seed = args.seed if args.seed is not None else secrets.randbits(31)
-    args.count = max(1, round(rate * (args.warmup + args.seconds + 2)))
-    args.poll_every = 0  # the read model is watched through reporting's consumer lag
-    args.no_baseline = True
-    args.no_generator_ceiling = True
-    options = _options_factory(args, seed)(rate)
-    monitors = args.monitors or max(options.workers, math.ceil(rate / PER_MONITOR_RATE))
-    tokens = mint(settings=settings, monitors=monitors)
     timeline = _timeline(args, 1.0)
     stack = StackConfig.default(ferretdb_debug_port=FERRETDB_DEBUG_PORT)
     when = datetime.now(UTC)

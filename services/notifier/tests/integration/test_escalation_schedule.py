@@ -2,13 +2,10 @@
 per-minute schedule, never by a deadline query over every open escalation (which
 FerretDB answers by decoding the whole collection, every check)."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import uuid4
 
 import pytest
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
 from pantau.notifier.adapters.outbound.state import (
@@ -39,14 +36,8 @@ def _facts(report_id: str) -> ReportFacts:
 
 
 @pytest.fixture
-async def db(pantau_env: dict[str, str]) -> AsyncIterator[Any]:
-    client: AsyncMongoClient[Any] = AsyncMongoClient(pantau_env["PANTAU_MONGO_URL"], tz_aware=True)
-    name = f"pantau_notifier{pantau_env['PANTAU_MONGO_DB_SUFFIX']}_sched_{uuid4().hex[:6]}"
-    try:
-        yield client[name]
-    finally:
-        await client.drop_database(name)
-        await client.close()
+def db(scratch_db: Any) -> Any:
+    return scratch_db
 
 
 async def _schedule_names(db: Any) -> list[str]:

@@ -2,13 +2,10 @@
 (every report status change) and escalation notices used to search the whole ledger,
 which FerretDB answers by decoding every row ever written."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
-from uuid import uuid4
 
 import pytest
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
 from pantau.notifier.adapters.outbound.mongo import BY_SUBJECT, LEDGER, MongoLedger
@@ -36,14 +33,8 @@ def _delivery(subject: str, recipient: str, kind: AlertKind = AlertKind.INITIAL)
 
 
 @pytest.fixture
-async def db(pantau_env: dict[str, str]) -> AsyncIterator[Any]:
-    client: AsyncMongoClient[Any] = AsyncMongoClient(pantau_env["PANTAU_MONGO_URL"], tz_aware=True)
-    name = f"pantau_notifier{pantau_env['PANTAU_MONGO_DB_SUFFIX']}_ledger_{uuid4().hex[:6]}"
-    try:
-        yield client[name]
-    finally:
-        await client.drop_database(name)
-        await client.close()
+def db(scratch_db: Any) -> Any:
+    return scratch_db
 
 
 async def _claim(ledger: MongoLedger, delivery: Delivery) -> bool:
