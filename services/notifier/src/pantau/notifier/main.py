@@ -27,6 +27,9 @@ from pantau.shared.mongo import make_mongo_client, ping
 from pantau.shared.tracing import instrument_http
 
 log = logging.getLogger(__name__)
+# Each step of shutdown gets at most this long, so the whole stays within the 30 s an
+# orchestrator usually grants between SIGTERM and SIGKILL.
+SHUTDOWN_STEP_SECONDS = 10.0
 
 
 class _Late:
@@ -119,9 +122,15 @@ def create_app(config: Config | None = None, *, overrides: Overrides | None = No
         finally:
             for task in (sweeper, backfill):
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await broker.stop()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(task, SHUTDOWN_STEP_SECONDS)
+            # Bounded: a broker busy moving partition leaders can hold the consumer's
+            # leave-and-commit for long. Offsets not committed are redelivered on the
+            # next start, and the ledger makes a redelivery send nothing twice.
+            try:
+                await asyncio.wait_for(broker.stop(), SHUTDOWN_STEP_SECONDS)
+            except TimeoutError:
+                log.warning("Kafka did not stop within %s s; going on", SHUTDOWN_STEP_SECONDS)
             await components.close()
             await mongo.close()
 
