@@ -139,3 +139,17 @@ async def test_the_sweep_never_filters_open_escalations_by_anything_but_id(
     assert [e.subject_id for e in due] == ["s0", "s1", "s2", "s3", "s4"]
     # Only the due ones were read, each by its id.
     assert filters == [{"_id": f"s{i}"} for i in range(5)]
+
+
+async def test_an_empty_past_minute_is_kept_for_the_grace_then_dropped(db: Any) -> None:
+    clock = FakeClock(now=T0)
+    store = MongoEscalations(db, clock=clock)
+    await store.open(subject_id="a", reports=[_facts("a")], deadline=T0 + timedelta(minutes=5))
+    at = T0 + timedelta(minutes=6)
+    [due] = await store.due(now=at, limit=10)
+    await store.advance(due.subject_id, step=due.step, deadline=None)
+    await store.due(now=at, limit=10)  # deletes the stale entry
+    await store.due(now=at, limit=10)  # empty, but a writer's clock may run 2 min behind
+    assert await _schedule_names(db) == [f"{SCHEDULE_PREFIX}202611280305"]
+    await store.due(now=T0 + timedelta(minutes=8), limit=10)
+    assert await _schedule_names(db) == []

@@ -35,11 +35,16 @@ SCHEDULE_GRACE = timedelta(minutes=2)
 BACKFILL_LOG_EVERY = 10_000
 
 
+def minute_collection(at: datetime) -> str:
+    """The schedule collection of the minute ``at`` falls in; names sort in time order."""
+    return SCHEDULE_PREFIX + at.strftime("%Y%m%d%H%M")
+
+
 def schedule_collection(deadline: datetime, *, now: datetime) -> str:
     """The schedule collection of ``deadline``: its minute, or ``now``'s if that is
     later (a deadline already passed goes to the minute being swept, never to one the
-    sweep may have dropped). Names sort in time order."""
-    return SCHEDULE_PREFIX + max(deadline, now).strftime("%Y%m%d%H%M")
+    sweep may have dropped)."""
+    return minute_collection(max(deadline, now))
 
 
 def _utcnow() -> datetime:
@@ -274,13 +279,13 @@ class MongoEscalations:
                         deadline=doc["deadline"],
                     )
                 )
-            if not entries and name < schedule_collection(now - SCHEDULE_GRACE, now=now):
+            if not entries and name < minute_collection(now - SCHEDULE_GRACE):
                 # Past, with a grace for a writer whose clock runs behind, and empty.
                 await self._db.drop_collection(name)
         return found
 
     async def _schedule_minutes(self, *, up_to: datetime) -> list[str]:
-        last = schedule_collection(up_to, now=up_to)
+        last = minute_collection(up_to)
         names = await self._db.list_collection_names()
         return sorted(n for n in names if n.startswith(SCHEDULE_PREFIX) and n <= last)
 
