@@ -380,7 +380,6 @@ async def run_soak(
 @dataclass
 class ProfileRun:
     result: RunResult
-    samples: list[Sample]
     window: tuple[float, float]  # wall-clock start and end of the sampling
     python: dict[str, Path]  # process -> py-spy folded stacks
     ferretdb: Path | None
@@ -449,7 +448,6 @@ async def run_profile(
         await timeline.stop()
     return ProfileRun(
         result=result,
-        samples=list(timeline.samples),
         window=(start, end),
         python=python,
         ferretdb=ferretdb,

@@ -125,7 +125,6 @@ class MongoLedger:
         await self._rows.create_index([("created_at", DESCENDING)])
         await self._rows.create_index([("report_ids", ASCENDING)])
         await self._rows.create_index([("region_path", ASCENDING)])
-        await self._rows.create_index([("subject_id", ASCENDING), ("kind", ASCENDING)])
 
     async def backfill_by_subject(self) -> int:
         """Index rows an older version wrote without ``deliveries_by_subject``: one scan,
