@@ -184,4 +184,22 @@ class TestFerretDbPatches:
         if not module.is_dir():
             pytest.skip("FerretDB's source is not in the Go module cache")
         for patch in cache.FERRETDB_PATCHES:
+            if patch.add:
+                assert not (module / patch.path).exists()
+                assert (cache.FERRETDB_PATCH_DIR / patch.add).is_file()
+                continue
             assert (module / patch.path).read_text().count(patch.old) == 1
+
+    def test_an_added_file_is_copied_in_and_never_overwrites(self, tmp_path: Path) -> None:
+        (tmp_path / "internal").mkdir()
+        patch = cache.SourcePatch(
+            path="internal/pantau_id_in.go", old="", new="", add="pantau_id_in.go", why="t"
+        )
+
+        cache.apply_source_patches(tmp_path, (patch,))
+
+        added = (tmp_path / "internal/pantau_id_in.go").read_text()
+        assert added == (cache.FERRETDB_PATCH_DIR / "pantau_id_in.go").read_text()
+        with pytest.raises(StackError) as raised:
+            cache.apply_source_patches(tmp_path, (patch,))
+        assert "exists already" in raised.value.problem

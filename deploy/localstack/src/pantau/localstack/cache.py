@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pantau.localstack.config import (
     FERRETDB_MODULE,
+    FERRETDB_PATCH_LEVEL,
     FERRETDB_VERSION,
     KAFKA_VERSION,
     StackConfig,
@@ -26,6 +27,8 @@ from pantau.localstack.progress import console, run_step
 from pantau.localstack.system import require_tool
 
 KAFKA_MAIN_JAR = f"kafka_2.13-{KAFKA_VERSION}.jar"
+# Go files the patches add to FerretDB's source (FERRETDB_PATCHES), kept beside this module.
+FERRETDB_PATCH_DIR = Path(__file__).with_name("ferretdb_patches")
 _MANIFEST = ".complete.json"
 
 
@@ -181,12 +184,14 @@ def _make_writable(root: Path) -> None:
 
 @dataclass(frozen=True)
 class SourcePatch:
-    """One exact text replacement in FerretDB's source before it is built."""
+    """One exact text replacement in FerretDB's source before it is built; or, with
+    ``add`` (a file in FERRETDB_PATCH_DIR), a new file at ``path``."""
 
     path: str
     old: str
     new: str
     why: str
+    add: str = ""
 
 
 FERRETDB_PATCHES = (
@@ -202,6 +207,85 @@ FERRETDB_PATCHES = (
             "issue #4646). Measured: an _id update at 10k documents 685 ms -> 5.8 ms."
         ),
     ),
+    SourcePatch(
+        path="internal/handler/pantau_replace_by_id.go",
+        old="",
+        new="",
+        add="pantau_replace_by_id.go",
+        why="Adds pantauReplaceByID, used by the next patch.",
+    ),
+    SourcePatch(
+        path="internal/handler/msg_update.go",
+        old="\tfor _, u := range params.Updates {\n\t\tc, err := db.Collection(params.Collection)",
+        new=(
+            "\tif n, done, err := pantauReplaceByID(ctx, db, params); err != nil {\n"
+            "\t\treturn 0, 0, nil, lazyerrors.Error(err)\n"
+            "\t} else if done {\n"
+            "\t\treturn n, n, &upserted, nil\n"
+            "\t}\n\n"
+            "\tfor _, u := range params.Updates {\n\t\tc, err := db.Collection(params.Collection)"
+        ),
+        why=(
+            "FerretDB 1.24 runs every statement of an update command on its own: it loads and "
+            "decodes the stored document, then writes the new one in a transaction of its own "
+            "(commit and fsync each). An update command made only of replacements by _id (how "
+            "reporting writes on FerretDB) now goes to the backend in one call: one "
+            "transaction, no read of the old documents. Measured: 1.69 -> 0.40 ms of FerretDB "
+            "CPU per replaced 2 KB document, 25 per command."
+        ),
+    ),
+    SourcePatch(
+        path="internal/backends/sqlite/pantau_id_in.go",
+        old="",
+        new="",
+        add="pantau_id_in.go",
+        why="Adds pantauIDIn, used by the next patch.",
+    ),
+    SourcePatch(
+        path="internal/backends/sqlite/collection.go",
+        old=(
+            "\t\tcase string, types.ObjectID:\n"
+            "\t\t\twhereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)\n"
+            "\t\t\targs = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}\n"
+            "\t\t}"
+        ),
+        new=(
+            "\t\tcase string, types.ObjectID:\n"
+            "\t\t\twhereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)\n"
+            "\t\t\targs = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}\n"
+            "\t\tcase *types.Document:\n"
+            "\t\t\twhereClause, args = pantauIDIn(v.(*types.Document))\n"
+            "\t\t}"
+        ),
+        why=(
+            "FerretDB 1.24's SQLite backend pushes only `_id` equality down to SQLite and "
+            "scans the whole table for `_id: {$in: [...]}`; this pushes `$in` of ids down too "
+            "(`WHERE <_id> IN (...)`, from the _id index), so a store loads a batch of "
+            "documents in one query instead of one round trip each. Measured at 20,000 "
+            "documents: 15 -> 0.13 ms per document loaded, 100 per query."
+        ),
+    ),
+    SourcePatch(
+        path="internal/backends/sqlite/collection.go",
+        old=(
+            "\t\tcase string, types.ObjectID:\n"
+            "\t\t\tfilterPushdown = true\n"
+            "\t\t\twhereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)\n"
+            "\t\t\targs = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}\n"
+            "\t\t}"
+        ),
+        new=(
+            "\t\tcase string, types.ObjectID:\n"
+            "\t\t\tfilterPushdown = true\n"
+            "\t\t\twhereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)\n"
+            "\t\t\targs = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}\n"
+            "\t\tcase *types.Document:\n"
+            "\t\t\twhereClause, args = pantauIDIn(v.(*types.Document))\n"
+            '\t\t\tfilterPushdown = whereClause != ""\n'
+            "\t\t}"
+        ),
+        why="`explain` shows the `$in` pushdown above as it shows `_id` equality's.",
+    ),
 )
 
 
@@ -210,6 +294,15 @@ def apply_source_patches(source: Path, patches: tuple[SourcePatch, ...]) -> None
     so a FerretDB version that moved the code fails loudly instead of building unpatched."""
     for patch in patches:
         path = source / patch.path
+        if patch.add:
+            if path.exists():
+                raise StackError(
+                    f"Cannot patch FerretDB: {patch.path} exists already.",
+                    fix="update FERRETDB_PATCHES in pantau/localstack/cache.py for this FerretDB "
+                    "version (and bump FERRETDB_PATCH_LEVEL)",
+                )
+            shutil.copyfile(FERRETDB_PATCH_DIR / patch.add, path)
+            continue
         text = path.read_text() if path.is_file() else ""
         if text.count(patch.old) != 1:
             raise StackError(
@@ -248,7 +341,9 @@ def _build_ferretdb(config: StackConfig, binary: Path) -> None:
     shutil.rmtree(source, ignore_errors=True)
     shutil.copytree(module_dir, source, symlinks=True)
     _make_writable(source)
-    (source / "build" / "version" / "version.txt").write_text(f"{FERRETDB_VERSION}\n")
+    # Reported by buildInfo as `ferretdbVersion`; reporting reads the patch level there.
+    version = f"{FERRETDB_VERSION}-{FERRETDB_PATCH_LEVEL}"
+    (source / "build" / "version" / "version.txt").write_text(f"{version}\n")
     apply_source_patches(source, FERRETDB_PATCHES)
     binary.parent.mkdir(parents=True, exist_ok=True)
     partial = binary.with_name("ferretdb.partial")

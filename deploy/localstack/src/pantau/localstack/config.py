@@ -17,7 +17,7 @@ FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
 # Bumped whenever cache.FERRETDB_PATCHES changes, so a binary built without them is
 # rebuilt instead of reused.
-FERRETDB_PATCH_LEVEL = "pantau.1"
+FERRETDB_PATCH_LEVEL = "pantau.2"
 MIN_JAVA_MAJOR = 17
 FERRETDB_DEBUG_PORT = 8088  # FerretDB's own default
 # JIT tier 1 and the serial collector start a JVM in about half the time on a small

@@ -22,7 +22,7 @@ from uuid import uuid4
 from pymongo import AsyncMongoClient, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, OperationFailure
 
 from pantau.reporting.adapters.recent import RecentDocuments
 from pantau.reporting.core import stats
@@ -48,8 +48,12 @@ AUDIT_LOG = "identity_audit"
 MAX_CAS_ROUNDS = 20
 # Concurrent `_id` lookups of one load; stays well under the client's pool size.
 LOAD_CONCURRENCY = 8
+# Ids per `_id: {$in: [...]}` lookup where the server answers it from the `_id` index.
+LOAD_CHUNK = 500
 BULK_CHUNK = 25
 DUPLICATE_KEY = 11000
+NAMESPACE_NOT_FOUND = 26
+INDEX_NOT_FOUND = 27
 
 
 Checkpoint = Callable[[str], Awaitable[None]]
@@ -59,12 +63,19 @@ WriteListener = Callable[[list[dict[str, Any]]], None]
 
 
 class _StatsWork:
-    """A report's pending aggregate operations after a write, and which are fresh."""
+    """A report's pending aggregate operations after a write, and which are fresh; with
+    the report's document as stored (``version`` and these ops pending)."""
 
-    __slots__ = ("fresh", "ops", "version")
+    __slots__ = ("document", "fresh", "ops", "version")
 
-    def __init__(self, version: int, ops: list[dict[str, Any]], fresh: tuple[str, ...]) -> None:
-        self.version, self.ops, self.fresh = version, ops, fresh
+    def __init__(
+        self,
+        document: dict[str, Any],
+        ops: list[dict[str, Any]],
+        fresh: tuple[str, ...],
+    ) -> None:
+        self.document, self.ops, self.fresh = document, ops, fresh
+        self.version: int = document["version"]
 
 
 class ReportStore:
@@ -91,6 +102,9 @@ class ReportStore:
         # or only reads by a lone ``_id`` without scanning (FerretDB); asked once unless
         # given (tests run the MongoDB path on FerretDB too: slower there, same results).
         self._conditional_writes = conditional_writes
+        # Whether `_id: {$in: [...]}` is answered from the `_id` index (MongoDB; FerretDB
+        # as the launcher builds it) instead of a collection scan (upstream FerretDB).
+        self._id_in_indexed: bool | None = None
         self._listeners: list[WriteListener] = []
         # The documents this store wrote last, to skip reloading them (adapters/recent.py).
         self.recent = recent if recent is not None else RecentDocuments(max_bytes=0)
@@ -110,25 +124,54 @@ class ReportStore:
     def database(self) -> AsyncDatabase[Any]:
         return self._db
 
+    def _secondary_indexes(self) -> list[tuple[AsyncCollection[Any], list[tuple[str, int]]]]:
+        return [
+            (self.reports, [("region_path", 1), ("occurred_at", -1)]),
+            (self.reports, [("occurred_at", -1), ("_id", -1)]),
+            (self.reports, [("received_at", -1), ("_id", -1)]),
+            (self.reports, [("severity_rank", -1), ("_id", -1)]),
+            (self.reports, [("category", 1), ("severity", 1)]),
+            (self.reports, [("status", 1)]),
+            (self.alert_log, [("at", -1)]),
+            (self.audit_log, [("at", -1)]),
+        ]
+
     async def ensure_indexes(self) -> None:
-        """Indexes for the list filters and sort orders (used by MongoDB; FerretDB's
-        SQLite backend accepts them but answers non-``_id`` filters by scanning)."""
-        await self.reports.create_index([("region_path", 1), ("occurred_at", -1)])
-        await self.reports.create_index([("occurred_at", -1), ("_id", -1)])
-        await self.reports.create_index([("received_at", -1), ("_id", -1)])
-        await self.reports.create_index([("severity_rank", -1), ("_id", -1)])
-        await self.reports.create_index([("category", 1), ("severity", 1)])
-        await self.reports.create_index([("status", 1)])
-        await self.alert_log.create_index([("at", -1)])
-        await self.audit_log.create_index([("at", -1)])
+        """Indexes for the list filters and sort orders, where the server uses them.
+        FerretDB's SQLite backend answers every filter but ``_id`` by scanning and sorts
+        in memory, yet maintains each index on every write by parsing the stored JSON
+        again (a third of the cost of a write there): none there, and any that an older
+        version created are dropped."""
+        if await self.conditional_writes():
+            for collection, keys in self._secondary_indexes():
+                await collection.create_index(keys)
+            return
+        for collection, keys in self._secondary_indexes():
+            try:
+                await collection.drop_index(keys)
+            except OperationFailure as exc:
+                if exc.code not in (INDEX_NOT_FOUND, NAMESPACE_NOT_FOUND):
+                    raise
 
     async def conditional_writes(self) -> bool:
         """True on MongoDB; False on FerretDB (``buildInfo`` names its version), where a
         filter other than a lone ``_id`` scans the collection and is not atomic anyway."""
         if self._conditional_writes is None:
-            info = await self._client.admin.command("buildInfo")
-            self._conditional_writes = "ferretdbVersion" not in info
+            await self._ask_server()
+        assert self._conditional_writes is not None
         return self._conditional_writes
+
+    async def _ask_server(self) -> None:
+        info = await self._client.admin.command("buildInfo")
+        ferretdb = info.get("ferretdbVersion")
+        if self._conditional_writes is None:
+            self._conditional_writes = ferretdb is None
+        self._id_in_indexed = ferretdb is None or id_in_pushed_down(str(ferretdb))
+
+    async def _loads_by_id_in(self) -> bool:
+        if self._id_in_indexed is None:
+            await self._ask_server()
+        return bool(self._id_in_indexed)
 
     async def _reached(self, step: str) -> None:
         if self._checkpoint is not None:
@@ -208,7 +251,7 @@ class ReportStore:
             leftovers = list(old.get("stats_pending") or []) if old else []
             if old is not None and _same_model(old, new):
                 if leftovers:  # an earlier attempt stopped before the aggregates
-                    work[report_id] = _StatsWork(old["version"], leftovers, fresh=())
+                    work[report_id] = _StatsWork(old, leftovers, fresh=())
                 continue  # otherwise a redelivery: nothing to write
             version = (old["version"] if old else 0) + 1
             contrib = stats.contribution(new)
@@ -225,7 +268,7 @@ class ReportStore:
             expected[report_id] = version
             documents[report_id] = new
             if pending_ops:
-                work[report_id] = _StatsWork(version, pending_ops, fresh)
+                work[report_id] = _StatsWork(new, pending_ops, fresh)
             if not conditional:
                 # FerretDB: by `_id` alone (see the module docstring); a single writer.
                 # New reports in one insert: one storage transaction for all of them.
@@ -263,8 +306,9 @@ class ReportStore:
             return
         conditional = await self.conditional_writes()
         plans = _plan_bucket_updates(work)
+        buckets: dict[str, dict[str, Any]] = {}
         if not conditional:
-            await self._apply_bucket_plans_by_id(plans)
+            buckets = await self._apply_bucket_plans_by_id(plans)
         elif plans:
             await bulk_write_ordered(
                 self.buckets,
@@ -278,19 +322,32 @@ class ReportStore:
         # The ops are applied: drop them from the reports (bumping the version, so a
         # writer holding an older copy with the ops still pending must reload), then
         # forget their ids in the buckets.
-        await bulk_write_ordered(
-            self.reports,
-            [
-                UpdateOne(
-                    {"_id": rid, "version": item.version} if conditional else {"_id": rid},
-                    {"$set": {"stats_pending": []}, "$inc": {"version": 1}},
-                )
-                for rid, item in work.items()
-            ],
-        )
-        self._cleared_in_recent(work)
+        if conditional:
+            await bulk_write_ordered(
+                self.reports,
+                [
+                    UpdateOne(
+                        {"_id": rid, "version": item.version},
+                        {"$set": {"stats_pending": []}, "$inc": {"version": 1}},
+                    )
+                    for rid, item in work.items()
+                ],
+            )
+            self._cleared_in_recent(work)
+        else:
+            # The single writer (FerretDB) holds each document as stored: write it whole,
+            # which the launcher's FerretDB applies without reading the old one first.
+            cleared = [
+                {**item.document, "stats_pending": [], "version": item.version + 1}
+                for item in work.values()
+            ]
+            await bulk_write_ordered(
+                self.reports, [ReplaceOne({"_id": doc["_id"]}, doc) for doc in cleared]
+            )
+            for doc in cleared:
+                self.recent.put(doc)
         await self._reached("reports_cleared")
-        await self._forget_applied(work, reload=conditional)
+        await self._forget_applied(work, reload=conditional, buckets=buckets)
 
     def _cleared_in_recent(self, work: dict[str, _StatsWork]) -> None:
         # As the clear wrote them. A guarded clear that lost to another writer (MongoDB)
@@ -300,38 +357,48 @@ class ReportStore:
             doc["version"] += 1
             self.recent.put(doc)
 
-    async def _apply_bucket_plans_by_id(self, plans: list["_BucketPlan"]) -> None:
+    async def _apply_bucket_plans_by_id(
+        self, plans: list["_BucketPlan"]
+    ) -> dict[str, dict[str, Any]]:
         """The guarded increments with ``_id``-only writes (FerretDB): the guard "none of
-        the op ids applied here yet" is checked on the loaded bucket, missing buckets are
-        inserted whole in one command. Exact with one writer, like the filter it replaces
-        (FerretDB does not apply a filtered update atomically either)."""
-        current = await _load_by_id(self.buckets, [plan.bucket for plan in plans])
+        the op ids applied here yet" is checked on the loaded bucket, the increments are
+        applied to it in memory and it is written whole; missing buckets are inserted in
+        one command. Exact with one writer, like the filter it replaces (FerretDB does not
+        apply a filtered update atomically either). Returns the buckets as now stored."""
+        current = await _load_by_id(
+            self.buckets, [plan.bucket for plan in plans], batched=await self._loads_by_id_in()
+        )
         created: dict[str, dict[str, Any]] = {}
-        updates: list[UpdateOne] = []
+        changed: set[str] = set()
         for plan in plans:
             doc = created.get(plan.bucket) or current.get(plan.bucket)
             if doc is not None and set(plan.op_ids) & set(doc.get("ops") or []):
                 continue  # applied by an earlier, interrupted attempt
-            if doc is None or plan.bucket in created:
-                doc = created.setdefault(
-                    plan.bucket, {"_id": plan.bucket, **_new_bucket(plan.bucket)}
-                )
-                _add_counts(doc, plan.incs)
-                doc["ops"] = [*doc["ops"], *plan.op_ids]
-                continue
-            update: dict[str, Any] = {"$push": {"ops": {"$each": plan.op_ids}}}
-            if plan.incs:
-                update["$inc"] = plan.incs
-            updates.append(UpdateOne({"_id": plan.bucket}, update))
+            if doc is None:
+                doc = created[plan.bucket] = {"_id": plan.bucket, **_new_bucket(plan.bucket)}
+            elif plan.bucket not in created:
+                changed.add(plan.bucket)
+            _add_counts(doc, plan.incs)
+            doc["ops"] = [*(doc.get("ops") or []), *plan.op_ids]
         if created:
             await self.buckets.insert_many(list(created.values()), ordered=True)
-        if updates:
-            await bulk_write_ordered(self.buckets, updates)
+        if changed:
+            await bulk_write_ordered(
+                self.buckets, [ReplaceOne({"_id": b}, current[b]) for b in sorted(changed)]
+            )
+        return current | created
 
-    async def _forget_applied(self, work: dict[str, _StatsWork], *, reload: bool) -> None:
+    async def _forget_applied(
+        self,
+        work: dict[str, _StatsWork],
+        *,
+        reload: bool,
+        buckets: dict[str, dict[str, Any]],
+    ) -> None:
         # Only ops no report still lists as pending: another writer that carried an op
         # over will apply it (a no-op thanks to the guard) and forget it itself. With a
-        # single writer (FerretDB) the reports were just cleared by this one.
+        # single writer (FerretDB) the reports were just cleared by this one, and
+        # ``buckets`` holds the buckets as it stored them: written whole without the ids.
         cleared = await self.load_many(work) if reload else {}
         done_ids: dict[str, list[str]] = defaultdict(list)
         for rid, item in work.items():
@@ -341,14 +408,18 @@ class ReportStore:
                     continue
                 for bucket in sorted({delta["b"] for delta in op["d"]}):
                     done_ids[bucket].append(op["op"])
-        if done_ids:
-            await bulk_write_ordered(
-                self.buckets,
-                [
-                    UpdateOne({"_id": b}, {"$pullAll": {"ops": ids}})
-                    for b, ids in sorted(done_ids.items())
-                ],
-            )
+        if not done_ids:
+            return
+        ops: list[ReplaceOne[Any] | UpdateOne] = []
+        for b, ids in sorted(done_ids.items()):
+            doc = buckets.get(b)
+            if doc is None:
+                ops.append(UpdateOne({"_id": b}, {"$pullAll": {"ops": ids}}))
+                continue
+            forgotten = set(ids)
+            doc["ops"] = [op for op in doc.get("ops") or [] if op not in forgotten]
+            ops.append(ReplaceOne({"_id": b}, doc))
+        await bulk_write_ordered(self.buckets, ops)
 
     async def sweep_applied_ops(self) -> int:
         """Forget op ids that buckets still remember although no report lists them as
@@ -370,9 +441,8 @@ class ReportStore:
         return forgotten
 
     async def load_many(self, report_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Documents by report id, loaded one ``_id`` lookup each (FerretDB answers ``$in``
-        by scanning the collection, but ``_id`` equality from its primary key)."""
-        return await _load_by_id(self.reports, report_ids)
+        """Documents by report id (see ``_load_by_id``)."""
+        return await _load_by_id(self.reports, report_ids, batched=await self._loads_by_id_in())
 
     async def get(self, report_id: str) -> dict[str, Any] | None:
         """One report's document, or ``None`` (also while it is a creation placeholder)."""
@@ -381,7 +451,11 @@ class ReportStore:
 
     async def buckets_for(self, *, scope: str, days: Sequence[date]) -> list[dict[str, Any]]:
         """The aggregate buckets of ``scope`` on ``days`` that exist."""
-        found = await _load_by_id(self.buckets, [stats.bucket_id(scope, d) for d in days])
+        found = await _load_by_id(
+            self.buckets,
+            [stats.bucket_id(scope, d) for d in days],
+            batched=await self._loads_by_id_in(),
+        )
         return list(found.values())
 
     async def find(
@@ -501,18 +575,36 @@ def _new_bucket(bucket: str) -> dict[str, Any]:
     return {"scope": scope, "day": day, "ops": []}
 
 
+def id_in_pushed_down(ferretdb_version: str) -> bool:
+    """Whether a FerretDB of this version answers ``_id: {$in: [...]}`` from its ``_id``
+    index: the launcher's build from patch level 2 on (``v1.24.2-pantau.2``; see
+    pantau/localstack/cache.py); upstream FerretDB 1.24 scans the collection for it."""
+    _, _, level = ferretdb_version.partition("-pantau.")
+    return level.isdigit() and int(level) >= 2
+
+
 async def _load_by_id(
-    collection: AsyncCollection[Any], ids: Iterable[str]
+    collection: AsyncCollection[Any], ids: Iterable[str], *, batched: bool
 ) -> dict[str, dict[str, Any]]:
+    """Documents by ``_id``: with ``batched``, ``LOAD_CHUNK`` ids per ``$in`` query; else
+    one ``_id`` equality lookup each, a few at a time (all upstream FerretDB answers
+    without scanning the collection)."""
+    keys = list(dict.fromkeys(ids))
+    if batched:
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), LOAD_CHUNK):
+            chunk = keys[start : start + LOAD_CHUNK]
+            async for doc in collection.find({"_id": {"$in": chunk}}):
+                found[doc["_id"]] = doc
+        return found
     semaphore = asyncio.Semaphore(LOAD_CONCURRENCY)
 
     async def one(doc_id: str) -> dict[str, Any] | None:
         async with semaphore:
             return await collection.find_one({"_id": doc_id})
 
-    keys = list(dict.fromkeys(ids))
-    found = await asyncio.gather(*(one(k) for k in keys))
-    return {k: doc for k, doc in zip(keys, found, strict=True) if doc is not None}
+    loaded = await asyncio.gather(*(one(k) for k in keys))
+    return {k: doc for k, doc in zip(keys, loaded, strict=True) if doc is not None}
 
 
 def alert_log_entry(event: AlertEvent) -> dict[str, Any]:
