@@ -169,6 +169,10 @@ async def test_stats_count_reports_by_category_severity_hour_and_region(
         "/v1/stats", params={**params, "region": "32", "severity": "high"}, headers=operator
     )
     assert high.json()["total"] == 2
+    # A window before year 1 cannot be computed: a clear 422, not a server error.
+    edge = await http.get("/v1/stats", params={"to": "0001-01-01T00:00:00Z"}, headers=operator)
+    assert edge.status_code == 422
+    assert "out of range" in edge.json()["detail"]
 
 
 async def test_exports_stream_csv_and_geojson_within_scope(

@@ -11,6 +11,7 @@ from aiokafka.structs import TopicPartition
 from fastapi import APIRouter, Depends, Query
 
 from pantau.reporting.adapters.api import AUTHED, READ_ROLES, reader_auth
+from pantau.reporting.adapters.listing import MemoryListing
 from pantau.reporting.adapters.store import ReportStore
 from pantau.reporting.config import Config
 from pantau.reporting.core import stats
@@ -41,8 +42,12 @@ def stats_scope(principal: Principal, region: str | None) -> str:
     return region
 
 
-def stats_router(*, config: Config, store: ReportStore) -> APIRouter:
-    """``/v1/stats``: counts by region, category, severity and hour."""
+def stats_router(
+    *, config: Config, store: ReportStore, listing: MemoryListing | None = None
+) -> APIRouter:
+    """``/v1/stats``: counts by region, category, severity and hour; from the listing
+    index once it is loaded (the same counts, see ``ListingIndex.stats``), else from the
+    store's aggregate buckets."""
     router = APIRouter(prefix="/v1", tags=["statistics"])
     Reader = Annotated[Principal, Depends(reader_auth(config, READ_ROLES))]
 
@@ -65,20 +70,26 @@ def stats_router(*, config: Config, store: ReportStore) -> APIRouter:
         24 hours), in a region's subtree (default: the caller's whole scope)."""
         scope = stats_scope(principal, region)
         end = (occurred_to or datetime.now(UTC)).astimezone(UTC)
-        start = (occurred_from or end - timedelta(hours=24)).astimezone(UTC)
+        try:
+            start = (occurred_from or end - timedelta(hours=24)).astimezone(UTC)
+        except OverflowError as exc:  # `to` within a day of year 1
+            raise Problem(422, "Invalid request", "`to` is out of range") from exc
         if start >= end:
             raise Problem(422, "Invalid request", "`from` must be before `to`")
         days = stats.days_between(start, end)
         if len(days) > MAX_STATS_DAYS:
             raise Problem(422, "Invalid request", f"at most {MAX_STATS_DAYS} days at once")
-        buckets = await store.buckets_for(scope=scope, days=days)
-        summary = stats.summarize(
-            buckets,
-            start=start,
-            end=end,
-            categories=frozenset(c.value for c in category),
-            severities=frozenset(s.value for s in severity),
-        )
+        categories = frozenset(c.value for c in category)
+        severities = frozenset(s.value for s in severity)
+        if listing is not None and listing.ready:
+            summary = listing.index.stats(
+                scope=scope, start=start, end=end, categories=categories, severities=severities
+            )
+        else:
+            buckets = await store.buckets_for(scope=scope, days=days)
+            summary = stats.summarize(
+                buckets, start=start, end=end, categories=categories, severities=severities
+            )
         codes = [c for c in (scope, *summary["by_region"]) if c != stats.NATIONAL]
         names = {code: regions.name(code) for code in codes} | {stats.NATIONAL: "Indonesia"}
         return {"scope": scope, "from": start, "to": end, **summary, "region_names": names}
