@@ -97,6 +97,33 @@ async def _assert_same_pages(
     return rows
 
 
+async def _assert_same_stats(
+    index_client: httpx.AsyncClient, store_client: httpx.AsyncClient, token: TokenFactory
+) -> None:
+    """`/v1/stats` from the index equals the store's aggregate buckets' answer."""
+    operator = auth(token(Role.OPERATOR))
+    liaison = auth(token(Role.LIAISON, region="32.01"))
+    day = {"from": T0.isoformat(), "to": (T0 + timedelta(days=1)).isoformat()}
+    hour = {"from": "2024-02-14T06:20:00+00:00", "to": "2024-02-14T07:00:00+00:00"}
+    nonzero = 0
+    for headers, params in (
+        (operator, day),
+        (operator, hour),
+        (operator, day | {"region": "32"}),
+        (operator, day | {"region": "32.01.01", "severity": "critical"}),
+        (operator, hour | {"category": ["politik_uang", "keamanan"]}),
+        (liaison, day),
+        (liaison, hour | {"region": "32.01"}),
+        (operator, {"to": T0.isoformat()}),  # the day before: nothing
+    ):
+        from_index = await index_client.get("/v1/stats", params=params, headers=headers)
+        from_store = await store_client.get("/v1/stats", params=params, headers=headers)
+        assert from_index.status_code == from_store.status_code == 200, from_index.text
+        assert from_index.json() == from_store.json(), params
+        nonzero += from_index.json()["total"] > 0
+    assert nonzero >= 6
+
+
 @contextlib.asynccontextmanager
 async def _in_process(config: Config, *, mode: str) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
     """The app without its lifespan (no consumer): only its HTTP routes on the store."""
@@ -125,12 +152,15 @@ async def test_index_pages_equal_store_pages_after_writes_and_restart(
         store = service.app.state.store
         operator = auth(token(Role.OPERATOR))
         used = _count_pages(listing)
+        stats_used = _count_stats(listing)
         first, events = _reports(rng, 30)
         await store.apply_events(events)
         assert len(listing.index) == 30
         async with httpx.AsyncClient(base_url=service.base_url, timeout=60) as by_index:
             assert await _assert_same_pages(by_index, by_store, token) > 30
             assert used, "the list endpoint did not ask the index"
+            await _assert_same_stats(by_index, by_store, token)
+            assert stats_used, "the stats endpoint did not ask the index"
 
             # New reports, status changes, reclassification and an alert-only report
             # (not listable) through the store: the index follows without a restart.
@@ -163,6 +193,7 @@ async def test_index_pages_equal_store_pages_after_writes_and_restart(
             newest_ids = [item["report_id"] for item in newest.json()["items"]]
             assert set(added) <= set(newest_ids)
             await _assert_same_pages(by_index, by_store, token)
+            await _assert_same_stats(by_index, by_store, token)
 
         # A restart: a new process loads the index from the collection.
         async with _in_process(own, mode="memory") as (restarted, by_loaded):
@@ -177,6 +208,19 @@ async def test_index_pages_equal_store_pages_after_writes_and_restart(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+def _count_stats(listing: Any) -> list[int]:
+    """Records each statistics answer the index gives."""
+    calls: list[int] = []
+    answer = listing.index.stats
+
+    def counted(**kwargs: Any) -> dict[str, Any]:
+        calls.append(1)
+        return answer(**kwargs)
+
+    listing.index.stats = counted
+    return calls
 
 
 def _count_pages(listing: Any) -> list[int]:

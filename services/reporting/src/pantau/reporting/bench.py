@@ -282,21 +282,29 @@ async def _latencies(client: httpx.AsyncClient, requests: list[dict[str, Any]]) 
     }
 
 
-async def bench_stats(config: Any, *, queries: int) -> dict[str, Any]:
-    """Statistics latency through the app (the store's aggregate buckets by ``_id``)."""
-    app = create_app(config)
+def stats_requests(queries: int) -> list[dict[str, Any]]:
+    """Statistics of a regency or province (or the country), over a day or a week."""
     rng = random.Random(3)
-    stats_requests = [
+    week = {"from": (datetime.now(UTC) - timedelta(days=7)).isoformat()}
+    return [
         {
             "path": "/v1/stats",
-            "params": {"region": rng.choice([*REGIONS, "32", "35"])[:5]}
-            | rng.choice([{}, {"from": (datetime.now(UTC) - timedelta(days=7)).isoformat()}]),
+            "params": rng.choice([{"region": rng.choice([*REGIONS, "32", "35"])[:5]}, {}])
+            | rng.choice([{}, week]),
         }
         for _ in range(queries)
     ]
+
+
+async def bench_stats(config: Any, *, queries: int) -> dict[str, Any]:
+    """Statistics latency through the app from the store's aggregate buckets (an app
+    without its listing index: what MongoDB answers, and FerretDB until the index is
+    loaded)."""
+    app = create_app(config)
     try:
         async with _client(app, config) as client:
-            return await _latencies(client, stats_requests)
+            await _latencies(client, stats_requests(1))  # warm-up, not counted
+            return await _latencies(client, stats_requests(queries))
     finally:
         await app.state.store.database.client.close()
 
@@ -384,7 +392,7 @@ async def load_listing(app: Any) -> dict[str, Any]:
     return {"rows": len(listing.index), "load_seconds": round(listing.load_seconds, 1)}
 
 
-def listing_child(database_suffix: str, queries: int) -> None:
+def listing_child(database_suffix: str, queries: int, *, export: bool) -> None:
     """In a fresh process: load the listing index from the store, measure the list with
     it, print the load time, the process's RSS and the latencies."""
 
@@ -400,6 +408,12 @@ def listing_child(database_suffix: str, queries: int) -> None:
         result |= await load_listing(app)
         result |= {f"{k}_after_load": v for k, v in _rss_mb().items()}
         result["list"] = await bench_list(app, config, queries=queries, rows=result["rows"])
+        async with _client(app, config) as client:
+            await _latencies(client, stats_requests(1))  # warm-up, not counted
+            result["stats"] = await _latencies(client, stats_requests(queries))
+        if export:
+            # The service as it runs on FerretDB: the export with the index in memory.
+            result["export_with_index"] = await stream_export(app, config)
         result |= {f"{k}_after_queries": v for k, v in _rss_mb().items()}
         await app.state.listing.stop()
         await app.state.store.database.client.close()
@@ -460,35 +474,40 @@ async def _child_json(*args: str, config: Any) -> dict[str, Any]:
     return json.loads(stdout.decode().strip().splitlines()[-1])
 
 
+async def stream_export(app: Any, config: Any) -> dict[str, Any]:
+    """Stream the whole CSV export through ``app``: rows, bytes, time, peak RSS."""
+    secret = config.auth_secret.get_secret_value()
+    token = issue_token(secret=secret, issuer=config.token_issuer, role=Role.OPERATOR)
+    rows, size = 0, 0
+    started = time.perf_counter()
+    async with (
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=3600
+        ) as client,
+        client.stream(
+            "GET", "/v1/reports/export.csv", headers={"Authorization": f"Bearer {token}"}
+        ) as response,
+    ):
+        async for chunk in response.aiter_bytes():
+            rows += chunk.count(b"\n")
+            size += len(chunk)
+    return {
+        "rows": rows - 1,
+        "bytes": size,
+        "seconds": round(time.perf_counter() - started, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
 def export_child(database_suffix: str) -> None:
-    """In a fresh process: stream the whole CSV export, print rows and peak RSS."""
+    """In a fresh process (no listing index): stream the whole CSV export, print rows
+    and peak RSS."""
 
     async def run() -> dict[str, Any]:
         config = get_config(
             mongo_db_suffix=database_suffix, mongo_socket_timeout_ms=BENCH_SOCKET_TIMEOUT_MS
         )
-        secret = config.auth_secret.get_secret_value()
-        app = create_app(config)
-        token = issue_token(secret=secret, issuer=config.token_issuer, role=Role.OPERATOR)
-        rows, size = 0, 0
-        started = time.perf_counter()
-        async with (
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=3600
-            ) as client,
-            client.stream(
-                "GET", "/v1/reports/export.csv", headers={"Authorization": f"Bearer {token}"}
-            ) as response,
-        ):
-            async for chunk in response.aiter_bytes():
-                rows += chunk.count(b"\n")
-                size += len(chunk)
-        return {
-            "rows": rows - 1,
-            "bytes": size,
-            "seconds": round(time.perf_counter() - started, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        }
+        return await stream_export(create_app(config), config)
 
     print(json.dumps(asyncio.run(run())))
 
@@ -534,9 +553,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         results["seed_seconds"] = round(time.perf_counter() - started, 1)
         results["baseline_at_seeded_size"] = await bench_primitives(store, ids=sample)
         results["listing"] = await _child_json(
-            "--listing-child", suffix, "--queries", str(args.queries), config=config
+            "--listing-child",
+            suffix,
+            "--queries",
+            str(args.queries),
+            *(["--no-export"] if args.no_export else []),
+            config=config,
         )
-        results["stats"] = await bench_stats(config, queries=args.queries)
+        results["stats_from_buckets"] = await bench_stats(config, queries=args.queries)
         if args.baseline_reports:
             results["baseline_list_small_store"] = await bench_list_baseline(
                 client, suffix, reports=args.baseline_reports, queries=args.baseline_queries
@@ -588,7 +612,7 @@ def main() -> None:
         export_child(args.export_child)
         return
     if args.listing_child:
-        listing_child(args.listing_child, args.queries)
+        listing_child(args.listing_child, args.queries, export=not args.no_export)
         return
     print(json.dumps(asyncio.run(main_async(args)), indent=2))
 

@@ -108,7 +108,7 @@ def create_app(config: Config) -> FastAPI:
     app.include_router(reports_router(config=config, store=store, listing=listing))
     app.include_router(triage_router(config=config, store=store, broker=broker, listing=listing))
     app.include_router(identity_router(config=config, store=store, cipher=cipher))
-    app.include_router(stats_router(config=config, store=store))
+    app.include_router(stats_router(config=config, store=store, listing=listing))
     app.include_router(operations_router(config=config, store=store))
     mount_dashboard(app, config=config)
 

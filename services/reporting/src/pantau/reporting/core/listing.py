@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from sortedcontainers import SortedList
 
+from pantau.reporting.core import stats
 from pantau.reporting.core.query import ReportQuery, SortOrder
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -45,6 +46,8 @@ DENSE_TEXT_MATCHES = 4096
 SORT_FIELDS = ("occurred_at", "received_at", "severity_rank")
 KEYED_FIELD = "severity_rank"
 _DATE_FIELDS = frozenset({"occurred_at", "received_at"})
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
 
 # What a row holds, as a MongoDB projection of the report documents (``_id`` comes too).
 LISTING_FIELDS = (
@@ -99,6 +102,7 @@ class ListingIndex:
         self._packer = _RowPacker(zdict)
         self._rows: list[bytes | None] = []
         self._codes: dict[str, int] = {}
+        self._names: list[str] = []  # the value of each code
         # The version of each document seen: a column for listed ones, a dict for others.
         self._unlisted_versions: dict[str, int] = {}
         self._slot_of: dict[str, int] = {}
@@ -231,7 +235,11 @@ class ListingIndex:
     def _intern(self, value: object) -> int:
         if not isinstance(value, str):
             return NONE_CODE
-        return self._codes.setdefault(value, len(self._codes))
+        code = self._codes.get(value)
+        if code is None:
+            code = self._codes[value] = len(self._names)
+            self._names.append(value)
+        return code
 
     # -- reads ----------------------------------------------------------------------
 
@@ -440,6 +448,84 @@ class ListingIndex:
         if query.occurred_to is not None:
             mask &= occurred < to_millis(query.occurred_to)
         return mask
+
+    def stats(
+        self,
+        *,
+        scope: str,
+        start: datetime,
+        end: datetime,
+        categories: frozenset[str] = frozenset(),
+        severities: frozenset[str] = frozenset(),
+    ) -> dict[str, Any]:
+        """What ``stats.summarize`` makes of the aggregate buckets of ``scope`` for
+        ``[start, end)``, counted from the rows: the buckets count exactly the listed
+        reports that have a region (``stats.contribution``), by the UTC hour and day of
+        their incident, so the result is the same (one pass over the columns instead of
+        loading and decoding the buckets: at 100,000 reports a week of national buckets
+        is 200 KB of nested counters, 300 ms for FerretDB to read)."""
+        mask = self._alive & (self._region[:, 0] != NONE_CODE)
+        level = -1 if scope == stats.NATIONAL else scope.count(".")
+        if level >= 0:
+            code = self._codes.get(scope, UNKNOWN_CODE)
+            if level >= REGION_LEVELS or code == UNKNOWN_CODE:
+                return stats.summarize([], start=start, end=end)
+            mask &= self._region[:, level] == code
+        for column, wanted in ((self._category, categories), (self._severity, severities)):
+            if wanted:
+                codes = [self._codes[v] for v in wanted if v in self._codes]
+                codes += [NONE_CODE] if stats.UNCLASSIFIED in wanted else []
+                mask &= np.isin(column, codes)
+        occurred = self._values["occurred_at"]
+        hour = occurred - occurred % HOUR_MS
+        # An hour counts when it overlaps the interval, as the buckets' hourly counts do.
+        in_hours = np.flatnonzero(
+            mask & (hour < to_millis(end)) & (hour + HOUR_MS > to_millis(start))
+        )
+        categories_of, severities_of = self._category[in_hours], self._severity[in_hours]
+        by_hour: dict[str, dict[str, int]] = {}
+        if len(in_hours):
+            # One count per (hour, category): a bincount over a combined small key (the
+            # interval has at most MAX_STATS_DAYS * 24 hours, a few dozen codes).
+            first_hour = int(hour[in_hours].min())
+            width = len(self._names) + 1  # every code, NONE_CODE (-1) shifted to 0
+            keys = (hour[in_hours] - first_hour) // HOUR_MS * width + (categories_of + 1)
+            counts = np.bincount(keys)
+            for key in np.flatnonzero(counts).tolist():
+                offset, category = divmod(key, width)
+                at = from_millis(first_hour + offset * HOUR_MS).isoformat()
+                by_hour.setdefault(at, {})[self._label(category - 1)] = int(counts[key])
+        # Child regions count whole days (the buckets keep no hours for them).
+        by_region: dict[str, int] = {}
+        if level + 1 < REGION_LEVELS:
+            days = stats.days_between(start, end)
+            first = to_millis(datetime(days[0].year, days[0].month, days[0].day, tzinfo=UTC))
+            child = self._region[:, level + 1]
+            in_days = np.flatnonzero(
+                mask
+                & (child != NONE_CODE)
+                & (occurred >= first)
+                & (occurred < first + len(days) * DAY_MS)
+            )
+            by_region = self._counted(child[in_days])
+        return {
+            "total": len(in_hours),
+            "by_category": self._counted(categories_of),
+            "by_severity": self._counted(severities_of),
+            "by_hour": [
+                {"hour": at, "by_category": dict(sorted(by_hour[at].items()))}
+                for at in sorted(by_hour)
+            ],
+            "by_region": by_region,
+        }
+
+    def _label(self, code: int) -> str:
+        return stats.UNCLASSIFIED if code == NONE_CODE else self._names[code]
+
+    def _counted(self, codes: np.ndarray) -> dict[str, int]:
+        counts = np.bincount(codes + 1)  # NONE_CODE (-1) shifted to 0
+        found = np.flatnonzero(counts).tolist()
+        return dict(sorted((self._label(code - 1), int(counts[code])) for code in found))
 
     def position(self, report_id: str, order: SortOrder) -> Position | None:
         """The cursor position of ``report_id``'s row in ``order``, its sort value as
