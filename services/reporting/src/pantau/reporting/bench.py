@@ -37,6 +37,7 @@ from typing import Any
 from uuid import uuid4
 
 import httpx
+import uvicorn
 
 from pantau.reporting import testing as reporting_events
 from pantau.reporting.adapters.recent import RecentDocuments
@@ -475,22 +476,36 @@ async def _child_json(*args: str, config: Any) -> dict[str, Any]:
 
 
 async def stream_export(app: Any, config: Any) -> dict[str, Any]:
-    """Stream the whole CSV export through ``app``: rows, bytes, time, peak RSS."""
+    """Stream the whole CSV export from ``app``: rows, bytes, time, peak RSS. Over a real
+    socket from a server in this process (httpx's in-process ASGI transport would hold
+    the whole body in memory, counting it against the app)."""
     secret = config.auth_secret.get_secret_value()
     token = issue_token(secret=secret, issuer=config.token_issuer, role=Role.OPERATOR)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()  # raises why it stopped
+        await asyncio.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
     rows, size = 0, 0
     started = time.perf_counter()
-    async with (
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=3600
-        ) as client,
-        client.stream(
-            "GET", "/v1/reports/export.csv", headers={"Authorization": f"Bearer {token}"}
-        ) as response,
-    ):
-        async for chunk in response.aiter_bytes():
-            rows += chunk.count(b"\n")
-            size += len(chunk)
+    try:
+        async with (
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=3600) as client,
+            client.stream(
+                "GET", "/v1/reports/export.csv", headers={"Authorization": f"Bearer {token}"}
+            ) as response,
+        ):
+            response.raise_for_status()
+            async for chunk in response.aiter_bytes():
+                rows += chunk.count(b"\n")
+                size += len(chunk)
+    finally:
+        server.should_exit = True
+        await serving
     return {
         "rows": rows - 1,
         "bytes": size,
