@@ -11,6 +11,7 @@ from uuid import uuid4
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import ConsumerRecord
 from fastapi import FastAPI
 
@@ -109,6 +110,9 @@ async def test_submitted_comes_out_classified_with_the_regency_key(config: Confi
 
         (record,) = await wait_for(arrived, timeout=30)
     assert record.key == b"32.01"
+    # The partition aiokafka's own ``send`` picks for the key (Java client's murmur2).
+    partitions = list(range(topics.all_with_partitions()[topics.classified]))
+    assert record.partition == DefaultPartitioner()(b"32.01", partitions, partitions)
     out = ReportClassified.model_validate_json(record.value)
     assert out.data.category == "bencana_alam"
     assert out.data.severity == "high"

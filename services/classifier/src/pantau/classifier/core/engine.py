@@ -8,10 +8,12 @@ severity from severity signals, falling back to the primary category's baseline;
 explain in Indonesian (and English) which signals fired.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import chain, compress
+from operator import attrgetter
 
-from pantau.classifier.core.rules import CompiledCategory, Condition, Ruleset
+from pantau.classifier.core.rules import CompiledCategory, Condition, IndexedPhrase, Ruleset
 from pantau.classifier.core.text import Analysed
 from pantau.shared.events.classified import Category, Severity
 
@@ -25,6 +27,7 @@ _QUANTITY_FILLERS = frozenset({"an", "lebih", "buah", "unit", "titik", "lokasi",
 # every access, which costs more than the comparison it feeds.
 _NOT_AN_INCIDENT = Category.NOT_AN_INCIDENT
 _LOW = Severity.LOW
+_RANK = attrgetter("rank")
 
 _SEVERITY_EN = {s: s.value for s in Severity}
 _SEVERITY_ID = {
@@ -84,62 +87,62 @@ class _Matches:
     """Ids found outside negation scopes, denied clauses included."""
     evidence: dict[int, str]
     suppressed: dict[int, str]
-    ordered: list[tuple[int, str]] | None = None
-    """``evidence`` sorted by id, made once when the first explanation needs it."""
 
 
-def _longest(
-    hits: list[tuple[int, int, int]],
-    phrase_hits: list[tuple[int, int, int]],
-    severity_only: frozenset[int],
-) -> list[tuple[int, int, int]]:
-    """Drop hits lying strictly inside a longer hit: "serangan fajar" is not an attack,
-    and "surat suara kurang" is not "suara (ber)kurang". Phrases used only by severity
-    signals cover nothing: they grade an incident, they do not say what it is."""
-    spans = [(s, e) for t, s, e in phrase_hits if t not in severity_only]
-    if not spans:
-        return hits
-    covered = {i for s, e in spans for i in range(s, e)}
-    return [
-        h
-        for h in hits
-        if (h[2] - h[1] == 1 and h[1] not in covered)
-        or (
-            h[2] - h[1] > 1
-            and not any(s <= h[1] and h[2] <= e and e - s > h[2] - h[1] for s, e in spans)
-        )
-    ]
+def _phrases_at(
+    stems: tuple[str, ...], i: int, phrases: tuple[IndexedPhrase, ...]
+) -> list[tuple[int, int, bool]] | None:
+    """(term id, end, covers) of the ``phrases`` that occur at ``i``; None if none do."""
+    found = None
+    for seq, tid, length, covers in phrases:
+        end = i + length
+        if stems[i:end] == seq:  # shorter (so unequal) if the text ends first
+            if found is None:
+                found = [(tid, end, covers)]
+            else:
+                found.append((tid, end, covers))
+    return found
 
 
-def _find_hits(
-    rules: Ruleset, stems: tuple[str, ...]
-) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
-    """(term id, start, end) of every rule term occurring in the stems; and of the
-    phrases (several stems) among them."""
+def _find_hits(rules: Ruleset, stems: tuple[str, ...]) -> list[tuple[int, int, int]]:
+    """(term id, start, end) of every rule term occurring in the stems, in text order
+    (at one position single words first, then phrases in term order), except those
+    lying strictly inside a longer phrase: "serangan fajar" is not an attack, and "surat
+    suara kurang" is not "suara (ber)kurang". Phrases used only by severity signals
+    cover nothing: they grade an incident, they do not say what it is.
+
+    One pass: phrases have two stems or more, so a term is inside a longer covering
+    phrase if one that started earlier reaches at least as far as the term's end
+    (``covered_to``), or one starting at the same position reaches further."""
     index = rules.term_index
     hits: list[tuple[int, int, int]] = []
-    phrase_hits: list[tuple[int, int, int]] = []
-    n = len(stems)
+    last = len(stems) - 1
+    covered_to = 0
     # ``compress`` picks the positions of indexed stems without a Python-level loop
     # over every token (most tokens start no term).
-    for i in compress(range(n), map(index.__contains__, stems)):
+    for i in compress(range(last + 1), map(index.__contains__, stems)):
         unigram_ids, phrases = index[stems[i]]
-        for tid in unigram_ids:
-            hits.append((tid, i, i + 1))
-        if phrases and i + 1 < n:
-            for seq, tid in phrases.get(stems[i + 1], ()):
-                end = i + len(seq)
-                if end <= n and stems[i:end] == seq:
-                    hits.append((tid, i, end))
-                    phrase_hits.append((tid, i, end))
-    return hits, phrase_hits
+        group = phrases.get(stems[i + 1]) if phrases and i < last else None
+        found = _phrases_at(stems, i, group) if group else None
+        if found is None:
+            if i >= covered_to:
+                for tid in unigram_ids:
+                    hits.append((tid, i, i + 1))
+            continue
+        reach = max(end if covers else 0 for _, end, covers in found)
+        if i >= covered_to and not reach:
+            for tid in unigram_ids:
+                hits.append((tid, i, i + 1))
+        for tid, end, _ in found:
+            if covered_to < end and reach <= end:
+                hits.append((tid, i, end))
+        covered_to = max(covered_to, reach)
+    return hits
 
 
 def _match_terms(rules: Ruleset, doc: Analysed) -> _Matches:
     negated, surfaces = doc.negated, doc.surfaces
-    hits, phrase_hits = _find_hits(rules, doc.stems)
-    if phrase_hits and len(hits) > 1:
-        hits = _longest(hits, phrase_hits, rules.severity_only)
+    hits = _find_hits(rules, doc.stems)
     denial_ids = rules.denial_ids
     denials = [s for tid, s, _ in hits if tid in denial_ids]
     denied_clauses: set[int] = set()
@@ -159,7 +162,10 @@ def _match_terms(rules: Ruleset, doc: Analysed) -> _Matches:
                 evidence[tid] = (
                     surfaces[start] if end - start == 1 else _words(surfaces, start, end)
                 )
-        return _Matches(set(evidence), set(evidence), evidence, {})
+        # One set for both: with nothing denied they are equal, and stay so (facts and
+        # quantities add to both).
+        present = set(evidence)
+        return _Matches(present, present, evidence, {})
     present: set[int] = set()
     present_denied: set[int] = set()
     suppressed: dict[int, str] = {}
@@ -207,36 +213,27 @@ def _apply_facts(rules: Ruleset, doc: Analysed, m: _Matches) -> None:
         candidates.update(rules.quantity_facts)
     if not candidates:
         return
-    found = sorted(m.evidence)
+    present, present_denied, evidence = m.present, m.present_denied, m.evidence
+    found = set(evidence)  # before any fact adds its own
     for position in sorted(candidates):
         fact = rules.facts[position]
         ids = fact.term_ids
-        if not m.present_denied.isdisjoint(ids):
-            m.present_denied.add(fact.id)
-            if not m.present.isdisjoint(ids):
-                m.present.add(fact.id)
-            hit = _first_in(found, ids)
-            if hit is not None:
-                m.evidence.setdefault(fact.id, m.evidence[hit])
+        if not present_denied.isdisjoint(ids):
+            present_denied.add(fact.id)
+            if not present.isdisjoint(ids):
+                present.add(fact.id)
+            # Its evidence: that of the lowest of its ids found by term matching.
+            hits = ids.intersection(found)
+            if hits:
+                evidence.setdefault(fact.id, evidence[min(hits)])
         if fact.minimum_by_unit:
             for unit, value, words in quantities:
                 minimum = fact.minimum_by_unit.get(unit)
                 if minimum is not None and value >= minimum:
-                    m.present.add(fact.id)
-                    m.present_denied.add(fact.id)
-                    m.evidence.setdefault(fact.id, words)
+                    present.add(fact.id)
+                    present_denied.add(fact.id)
+                    evidence.setdefault(fact.id, words)
                     break
-
-
-def _first_in(ids: list[int], wanted: frozenset[int]) -> int | None:
-    for i in ids:
-        if i in wanted:
-            return i
-    return None
-
-
-def _fires(cond: Condition, m: _Matches) -> bool:
-    return _holds(cond, m.present if cond.deniable else m.present_denied)
 
 
 def _holds(cond: Condition, present: set[int]) -> bool:
@@ -248,72 +245,101 @@ def _holds(cond: Condition, present: set[int]) -> bool:
     return not cond.none or present.isdisjoint(cond.none)
 
 
-def _evidence(cond: Condition, m: _Matches) -> tuple[str, ...]:
-    present = m.present if cond.deniable else m.present_denied
-    refs = cond.refs
-    if m.ordered is None:
-        m.ordered = sorted(m.evidence.items())
-    words = [w for i, w in m.ordered if i in refs and i in present]
-    return tuple(dict.fromkeys(words))
-
-
 def _fired(kind: str, cond: Condition, m: _Matches) -> FiredSignal:
+    """The signal with its evidence: the words of the ids it mentions that are present,
+    in id order, each once."""
+    evidence = m.evidence
+    ids = cond.refs.intersection(m.present if cond.deniable else m.present_denied)
+    if len(ids) == 1:
+        (only,) = ids
+        words: tuple[str, ...] = (evidence[only],) if only in evidence else ()
+    else:
+        words = tuple(dict.fromkeys([evidence[i] for i in sorted(ids) if i in evidence]))
     return FiredSignal(
-        id=cond.id,
-        kind=kind,
-        label_id=cond.label.id,
-        label_en=cond.label.en,
-        evidence=_evidence(cond, m),
-        weight=cond.weight,
-        level=cond.level if kind == "severity" else None,
+        cond.id,
+        kind,
+        cond.label.id,
+        cond.label.en,
+        words,
+        cond.weight,
+        cond.level if kind == "severity" else None,
     )
+
+
+def _candidates(index: dict[int, tuple[int, ...]], present: set[int]) -> list[int]:
+    """Positions (ascending, each once) of the conditions that mention a present id:
+    only those can fire."""
+    found = [index[i] for i in present if i in index]
+    if not found:
+        return []
+    if len(found) == 1:
+        return list(found[0])
+    return sorted(set(chain.from_iterable(found)))
 
 
 def _score(
     rules: Ruleset, m: _Matches, hint: str | None
-) -> tuple[dict[Category, float], list[tuple[CompiledCategory, Condition]]]:
-    scores: dict[Category, float] = {}
+) -> tuple[dict[str, float], list[tuple[CompiledCategory, Condition]]]:
+    """Each category's score (keyed by its slug's text, in the order categories first
+    fired) and the signals that fired."""
+    scores: dict[str, float] = {}
     fired: list[tuple[CompiledCategory, Condition]] = []
-    # Only signals that mention something present can fire: look up just those.
-    index = rules.signal_index
-    candidates = sorted({c for i in m.present_denied if i in index for c in index[i]})
-    categories, present, present_denied = rules.categories, m.present, m.present_denied
-    for ci, si in candidates:
-        cat = categories[ci]
-        sig = cat.signals[si]
-        if _holds(sig, present if sig.deniable else present_denied):
-            scores[cat.slug] = scores.get(cat.slug, 0.0) + sig.weight
-            fired.append((cat, sig))
+    present, present_denied = m.present, m.present_denied
+    signals = rules.category_signals
+    for position in _candidates(rules.signal_index, present_denied):
+        cat, sig = signals[position]
+        ids = present if sig.deniable else present_denied
+        if sig.any_only:
+            if ids.isdisjoint(sig.any):
+                continue
+        elif not _holds(sig, ids):
+            continue
+        name = cat.name
+        scores[name] = scores.get(name, 0.0) + sig.weight
+        fired.append((cat, sig))
     if hint is not None and hint in scores:
-        scores[Category(hint)] += rules.thresholds.hint_weight
+        scores[hint] += rules.thresholds.hint_weight
     return scores, fired
 
 
+def _rank_key(order: dict[Category, int]) -> Callable[[tuple[str, float]], tuple[float, int]]:
+    return lambda kv: (-kv[1], order[kv[0]])  # type: ignore[index]
+
+
 def _choose(
-    rules: Ruleset, scores: dict[Category, float]
+    rules: Ruleset, scores: dict[str, float]
 ) -> tuple[CompiledCategory, tuple[Category, ...], float]:
+    """The primary category, the secondary ones and the confidence. ``Category`` is a
+    ``StrEnum``: its members and their texts are equal and hash alike, so the scores'
+    text keys find the categories' entries."""
+    by_slug: dict[str, CompiledCategory] = rules.by_slug  # type: ignore[assignment]
     th = rules.thresholds
-    order = rules.category_order
-    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], order[kv[0]]))
-    incidents = [(c, s) for c, s in ranked if c != _NOT_AN_INCIDENT]
+    if len(scores) > 1:
+        ranked = sorted(scores.items(), key=_rank_key(rules.category_order))
+        incidents = [(c, s) for c, s in ranked if c != _NOT_AN_INCIDENT]
+    else:
+        incidents = [(c, s) for c, s in scores.items() if c != _NOT_AN_INCIDENT]
     calm = scores.get(_NOT_AN_INCIDENT, 0.0)
     if not incidents or incidents[0][1] < th.incident_min_score or calm > incidents[0][1]:
         top = incidents[0][1] if incidents else 0.0
         # Sure when nothing incident-like occurred, less so when a weak signal did.
         confidence = 0.5 + 0.4 * max(0.0, 1 - top / th.incident_min_score)
         confidence = min(0.95, confidence + 0.05 * calm)
-        return rules.category(_NOT_AN_INCIDENT), (), confidence
+        return by_slug[_NOT_AN_INCIDENT], (), confidence
     primary, best = incidents[0]
-    second = incidents[1][1] if len(incidents) > 1 else 0.0
-    secondary = tuple(
-        c
-        for c, s in incidents[1:]
-        if s >= th.secondary_min_score and s >= th.secondary_ratio * best
-    )[: th.max_secondary]
+    if len(incidents) > 1:
+        second = incidents[1][1]
+        secondary = tuple(
+            by_slug[c].slug
+            for c, s in incidents[1:]
+            if s >= th.secondary_min_score and s >= th.secondary_ratio * best
+        )[: th.max_secondary]
+    else:
+        second, secondary = 0.0, ()
     strength = best / (best + th.incident_min_score)
     margin = (best - second) / best
     confidence = strength * (0.6 + 0.4 * margin)
-    return rules.category(primary), secondary, confidence
+    return by_slug[primary], secondary, confidence
 
 
 def _severity(
@@ -322,17 +348,22 @@ def _severity(
     if cat.slug == _NOT_AN_INCIDENT:
         return _LOW, []
     baseline = cat.baseline
+    candidates = _candidates(rules.severity_index, m.present_denied)
+    if not candidates:
+        return baseline, []
     level: Severity | None = None
     fired: list[FiredSignal] = []
     slug, present, present_denied = cat.slug, m.present, m.present_denied
-    for sig in rules.severity:
+    severity = rules.severity
+    for position in candidates:
+        sig = severity[position]
         if sig.categories and slug not in sig.categories:
             continue
         if not _holds(sig, present if sig.deniable else present_denied):
             continue
         fired.append(_fired("severity", sig, m))
         if sig.cap:
-            baseline = min(baseline, sig.level, key=lambda s: s.rank)
+            baseline = min(baseline, sig.level, key=_RANK)
         elif level is None or sig.level.rank > level.rank:
             level = sig.level
     if level is None or baseline.rank > level.rank:
@@ -346,6 +377,10 @@ def _quote(words: tuple[str, ...]) -> str:
 
 def _signal_texts(signals: list[FiredSignal]) -> tuple[str, str]:
     """'label (“word”, “word”); label (“word”)' in Indonesian and in English."""
+    if len(signals) == 1:
+        (s,) = signals
+        quoted = _quote(s.evidence)
+        return f"{s.label_id} ({quoted})", f"{s.label_en} ({quoted})"
     texts_id, texts_en = [], []
     for s in signals:
         quoted = _quote(s.evidence)
@@ -355,7 +390,6 @@ def _signal_texts(signals: list[FiredSignal]) -> tuple[str, str]:
 
 
 def _explain(
-    *,
     cat: CompiledCategory,
     secondary: tuple[Category, ...],
     severity: Severity,
@@ -364,30 +398,30 @@ def _explain(
     suppressed: tuple[str, ...],
     rules: Ruleset,
 ) -> tuple[str, str]:
-    parts_id, parts_en = [], []
+    label = cat.label
     if cat_signals:
         sig_id, sig_en = _signal_texts(cat_signals)
-        parts_id.append(f"Kategori {cat.label.id}: {sig_id}.")
-        parts_en.append(f"Category {cat.label.en}: {sig_en}.")
+        text_id = f"Kategori {label.id}: {sig_id}."
+        text_en = f"Category {label.en}: {sig_en}."
     else:
-        parts_id.append(f"Kategori {cat.label.id}: tidak ada sinyal insiden yang cukup kuat.")
-        parts_en.append(f"Category {cat.label.en}: no incident signal strong enough.")
+        text_id = f"Kategori {label.id}: tidak ada sinyal insiden yang cukup kuat."
+        text_en = f"Category {label.en}: no incident signal strong enough."
     if secondary:
-        labels = [rules.category(c).label for c in secondary]
-        parts_id.append("Kategori tambahan: " + ", ".join(lb.id for lb in labels) + ".")
-        parts_en.append("Secondary: " + ", ".join(lb.en for lb in labels) + ".")
+        labels = [rules.by_slug[c].label for c in secondary]
+        text_id += " Kategori tambahan: " + ", ".join(lb.id for lb in labels) + "."
+        text_en += " Secondary: " + ", ".join(lb.en for lb in labels) + "."
     if sev_signals:
         sev_id, sev_en = _signal_texts(sev_signals)
-        parts_id.append(f"Keparahan {_SEVERITY_ID[severity]}: {sev_id}.")
-        parts_en.append(f"Severity {_SEVERITY_EN[severity]}: {sev_en}.")
+        text_id += f" Keparahan {_SEVERITY_ID[severity]}: {sev_id}."
+        text_en += f" Severity {_SEVERITY_EN[severity]}: {sev_en}."
     else:
-        parts_id.append(f"Keparahan {_SEVERITY_ID[severity]}: bawaan kategori.")
-        parts_en.append(f"Severity {_SEVERITY_EN[severity]}: category default.")
+        text_id += f" Keparahan {_SEVERITY_ID[severity]}: bawaan kategori."
+        text_en += f" Severity {_SEVERITY_EN[severity]}: category default."
     if suppressed:
         quoted_suppressed = _quote(suppressed)
-        parts_id.append(f"Diabaikan karena dinegasi atau dibantah: {quoted_suppressed}.")
-        parts_en.append(f"Ignored as negated or denied: {quoted_suppressed}.")
-    return " ".join(parts_id), " ".join(parts_en)
+        text_id += f" Diabaikan karena dinegasi atau dibantah: {quoted_suppressed}."
+        text_en += f" Ignored as negated or denied: {quoted_suppressed}."
+    return text_id, text_en
 
 
 def classify(report: ReportInput, rules: Ruleset) -> Classification:
@@ -402,36 +436,33 @@ def classify(report: ReportInput, rules: Ruleset) -> Classification:
     # Only the primary category's signals are explained, so only they get evidence.
     kind = cat.kind
     cat_signals: list[FiredSignal] = []
-    institutions = list(cat.institutions)
+    institutions = cat.institutions  # without repeats (rules.py)
+    extra: list[str] = []
     for owner, sig in fired:
         if owner is cat:
             cat_signals.append(_fired(kind, sig, m))
             if sig.institutions:
-                institutions.extend(sig.institutions)
+                extra += sig.institutions
+    if extra:
+        institutions = tuple(dict.fromkeys(institutions + tuple(extra)))
     suppressed = (
         tuple(dict.fromkeys(w for tid, w in sorted(m.suppressed.items()) if tid not in m.present))
         if m.suppressed
         else ()
     )
     explanation, explanation_en = _explain(
-        cat=cat,
-        secondary=secondary,
-        severity=severity,
-        cat_signals=cat_signals,
-        sev_signals=sev_signals,
-        suppressed=suppressed,
-        rules=rules,
+        cat, secondary, severity, cat_signals, sev_signals, suppressed, rules
     )
     return Classification(
-        category=cat.slug,
-        secondary_categories=secondary,
-        severity=severity,
-        confidence=round(min(max(confidence, 0.0), 1.0), 3),
-        institutions=tuple(dict.fromkeys(institutions)),
-        explanation=explanation,
-        explanation_en=explanation_en,
-        rules_version=rules.version,
-        scores=dict(zip(map(str, scores), scores.values(), strict=True)),
-        signals=tuple(cat_signals + sev_signals),
-        suppressed=suppressed,
+        cat.slug,
+        secondary,
+        severity,
+        round(min(max(confidence, 0.0), 1.0), 3),
+        institutions,
+        explanation,
+        explanation_en,
+        rules.version,
+        scores,
+        tuple(cat_signals + sev_signals) if sev_signals else tuple(cat_signals),
+        suppressed,
     )

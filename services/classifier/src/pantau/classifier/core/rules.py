@@ -7,7 +7,7 @@ and stemmed exactly like report text, so "dicoblos" in a rule matches "mencoblos
 """
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -178,6 +178,8 @@ class Condition:
     categories: frozenset[Category] = frozenset()
     refs: frozenset[int] = frozenset()
     """Every id in ``any`` and ``all``: the signal can fire only if one of them occurs."""
+    any_only: bool = False
+    """No ``all`` groups and no ``none``: the signal fires when one of ``any`` occurs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,20 +189,23 @@ class CompiledCategory:
     institutions: tuple[str, ...]
     baseline: Severity
     signals: tuple[Condition, ...]
-
-    @property
-    def kind(self) -> str:
-        """How fired signals of this category are tagged: ``category:<slug>``."""
-        return _KINDS[self.slug]
+    kind: str = ""
+    """How fired signals of this category are tagged: ``category:<slug>``."""
+    name: str = ""
+    """The slug as plain text (the key of its score)."""
 
 
 _Phrase = tuple[tuple[str, ...], int]
 """A phrase term: its stems and its term id."""
+IndexedPhrase = tuple[tuple[str, ...], int, int, bool]
+"""A phrase term in ``Ruleset.term_index``: its stems, term id, length, and whether it
+covers the shorter terms inside it (not when only severity signals use it)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Ruleset:
-    """Rules ready to apply: the term index, facts, categories and severity signals."""
+    """Rules ready to apply: the term index, facts, categories and severity signals, and
+    the indexes derived from them at load time."""
 
     version: str
     analyser: Analyser
@@ -212,10 +217,9 @@ class Ruleset:
     categories: tuple[CompiledCategory, ...]
     severity: tuple[Condition, ...]
     thresholds: ThresholdSpec
-    signal_index: dict[int, tuple[tuple[int, int], ...]]
-    term_index: dict[
-        str, tuple[tuple[int, ...], dict[str, tuple[tuple[tuple[str, ...], int], ...]]]
-    ]
+    term_index: dict[str, tuple[tuple[int, ...], dict[str, tuple[IndexedPhrase, ...]]]]
+    """First stem → (single-word term ids, second stem → the phrases starting with those
+    two, in term order)."""
     fact_index: dict[int, tuple[int, ...]]
     """Term id → positions of the facts that list it."""
     quantity_facts: tuple[int, ...]
@@ -224,15 +228,16 @@ class Ruleset:
     """Terms that only severity signals use."""
     category_order: dict[Category, int]
     """Position of each category in the file: ties go to the earlier one."""
-    """First stem → (single-word term ids, second stem → (stems, id) of the phrases
-    starting with those two, in term order)."""
-    """Term/fact id → (category index, signal index) of the signals that mention it."""
+    category_signals: tuple[tuple[CompiledCategory, Condition], ...]
+    """Every category signal with its category, in file order."""
+    signal_index: dict[int, tuple[int, ...]]
+    """Term/fact id → positions in ``category_signals`` of the signals that mention it."""
+    severity_index: dict[int, tuple[int, ...]]
+    """Term/fact id → positions in ``severity`` of the signals that mention it."""
+    by_slug: dict[Category, CompiledCategory]
 
     def category(self, slug: Category) -> CompiledCategory:
-        for cat in self.categories:
-            if cat.slug == slug:
-                return cat
-        raise KeyError(slug)
+        return self.by_slug[slug]
 
 
 def default_stemmer() -> Callable[[str], str]:
@@ -303,7 +308,7 @@ class _Compiler:
             CompiledCategory(
                 slug=cat.slug,
                 label=cat.label,
-                institutions=tuple(cat.institutions),
+                institutions=tuple(dict.fromkeys(cat.institutions)),
                 baseline=Severity(cat.baseline_severity),
                 signals=tuple(
                     self.condition(
@@ -346,6 +351,7 @@ class _Compiler:
                 any=any_ids,
                 all=all_ids,
                 refs=any_ids.union(*all_ids),
+                any_only=not all_ids and not c.none,
                 none=resolve(c.none),
                 deniable=c.deniable,
                 weight=c.weight,
@@ -383,14 +389,14 @@ class _Compiler:
                 institutions=c.institutions,
                 baseline=c.baseline,
                 signals=tuple(resolve_cond(s) for s in c.signals),
+                kind=_KINDS[c.slug],
+                name=c.slug.value,
             )
             for c in categories
         )
-        index: dict[int, list[tuple[int, int]]] = {}
-        for ci, cat in enumerate(compiled_categories):
-            for si, sig in enumerate(cat.signals):
-                for ref in sig.refs:
-                    index.setdefault(ref, []).append((ci, si))
+        category_signals = tuple((c, s) for c in compiled_categories for s in c.signals)
+        severity_only = frozenset(range(n_terms)) - used_elsewhere
+        compiled_severity = tuple(resolve_cond(s) for s in severity)
         return Ruleset(
             version=spec.version,
             analyser=self.analyser,
@@ -400,27 +406,44 @@ class _Compiler:
             denial_ids=resolve(denial_ids),
             facts=facts,
             categories=compiled_categories,
-            severity=tuple(resolve_cond(s) for s in severity),
+            severity=compiled_severity,
             thresholds=spec.thresholds,
-            signal_index={k: tuple(sorted(v)) for k, v in index.items()},
+            category_signals=category_signals,
+            signal_index=_ref_index(sig for _, sig in category_signals),
+            severity_index=_ref_index(compiled_severity),
+            by_slug={c.slug: c for c in compiled_categories},
             category_order={c.slug: i for i, c in enumerate(compiled_categories)},
-            severity_only=frozenset(range(n_terms)) - used_elsewhere,
+            severity_only=severity_only,
             fact_index=_fact_index(facts),
             quantity_facts=tuple(i for i, f in enumerate(facts) if f.minimum_by_unit),
             term_index={
-                stem: (tuple(unigrams.get(stem, ())), _by_second_stem(phrases.get(stem, [])))
+                stem: (
+                    tuple(unigrams.get(stem, ())),
+                    _by_second_stem(phrases.get(stem, []), severity_only),
+                )
                 for stem in set(unigrams) | set(phrases)
             },
         )
 
 
-def _by_second_stem(phrases: Sequence[_Phrase]) -> dict[str, tuple[_Phrase, ...]]:
+def _by_second_stem(
+    phrases: Sequence[_Phrase], severity_only: frozenset[int]
+) -> dict[str, tuple[IndexedPhrase, ...]]:
     """Phrases sharing a first stem, grouped by their second (order kept): a text is
     compared only with the phrases that can still match ("tidak" starts 67 of them)."""
-    grouped: dict[str, list[_Phrase]] = {}
+    grouped: dict[str, list[IndexedPhrase]] = {}
     for seq, tid in phrases:
-        grouped.setdefault(seq[1], []).append((seq, tid))
+        grouped.setdefault(seq[1], []).append((seq, tid, len(seq), tid not in severity_only))
     return {k: tuple(v) for k, v in grouped.items()}
+
+
+def _ref_index(conditions: Iterable[Condition]) -> dict[int, tuple[int, ...]]:
+    """Id → positions (ascending) of the conditions whose ``refs`` hold it."""
+    index: dict[int, list[int]] = {}
+    for position, cond in enumerate(conditions):
+        for ref in cond.refs:
+            index.setdefault(ref, []).append(position)
+    return {k: tuple(v) for k, v in index.items()}
 
 
 def _fact_index(facts: Sequence[Fact]) -> dict[int, tuple[int, ...]]:

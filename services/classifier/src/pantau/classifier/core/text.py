@@ -31,6 +31,7 @@ _PIECES = re.compile(r"[a-z]+|\d+")
 # "2x" is "2 kali" (twice).
 _TIMES = re.compile(r"^(\d+)x$")
 TOKEN_CACHE_LIMIT = 200_000
+CHUNK_CACHE_LIMIT = 200_000
 
 STEM_CACHE_LIMIT = 200_000
 
@@ -66,17 +67,15 @@ class Analysed:
     The clause index of each token is worked out on first use: only negations and
     denials need it, and most reports have neither."""
 
-    __slots__ = ("_breakers", "_clause", "_entries", "negated", "quantities", "stems", "surfaces")
+    __slots__ = ("_clause", "_entries", "negated", "quantities", "stems", "surfaces")
 
     def __init__(
         self,
-        *,
         surfaces: tuple[str, ...],
         stems: tuple[str, ...],
         negated: tuple[bool, ...],
         quantities: tuple[tuple[int, int], ...],
         entries: "list[_Entry]",
-        breakers: frozenset[str],
         clause: tuple[int, ...] | None = None,
     ) -> None:
         self.surfaces = surfaces
@@ -85,15 +84,15 @@ class Analysed:
         self.quantities = quantities
         """(token index, value) of every token that counts something ("60", "ratusan")."""
         self._entries = entries
-        self._breakers = breakers
         self._clause = clause
 
     @property
     def clause(self) -> tuple[int, ...]:
         """The clause index of every token: clause ends (punctuation, line breaks) and
-        clause-breaking words ("tetapi", "namun") start a new clause."""
+        clause-breaking words ("tetapi", "namun") start a new clause. Only equality of
+        indices means anything (tokens in one clause or not), not their values."""
         if self._clause is None:
-            self._clause = _clause_indices(self._entries, self._breakers)
+            self._clause = _clause_indices(self._entries)
         return self._clause
 
 
@@ -122,37 +121,89 @@ def split_raw(raw: str) -> list[str]:
 
 
 class _Entry(NamedTuple):
-    """What one raw token contributes, cached per raw token."""
+    """What one raw token, or one whitespace-separated chunk of text (its raw tokens
+    joined), contributes; cached per raw token and per chunk."""
 
     surfaces: tuple[str, ...]
     stems: tuple[str, ...]
     clause_step: int
-    """Clauses that start at this raw token: 1 for a clause end (which has no tokens) or
-    for a clause-breaking word at its start ("tetapi"), else 0."""
+    """Clauses that start before its first token: clause ends (which have no tokens) and
+    a clause-breaking word at its start ("tetapi")."""
     count: int
     """``len(surfaces)``."""
-    complicated: bool
-    """A clause-breaking word that is not the first of its tokens (never seen in real
-    text; handled by the slow path)."""
+    steps: tuple[int, ...] | None
+    """Clauses that start before each of its tokens (``clause_step`` included), when one
+    starts after the first token ("tps.kpps", "tidak,tetapi"); else ``None`` (most)."""
     marks: "tuple[tuple[int, ...], tuple[int, ...]] | None"
     """Offsets of its tokens that are negators, and of those that may count something
     (digits, number words); ``None`` when there are none (most tokens)."""
+    trail: int
+    """Clauses that start after its last token (a chunk ending with punctuation)."""
+    pairs: tuple[str, ...]
+    """Surface and stem of each token, interleaved: one list extend per entry joins a
+    text, and two slices part them again (cheaper than two extends per entry)."""
 
 
-_CLAUSE_END = _Entry((), (), 1, 0, False, None)
+def _entry(
+    surfaces: tuple[str, ...],
+    stems: tuple[str, ...],
+    clause_step: int,
+    steps: tuple[int, ...] | None,
+    marks: "tuple[tuple[int, ...], tuple[int, ...]] | None",
+    trail: int,
+) -> _Entry:
+    pairs = tuple(word for pair in zip(surfaces, stems, strict=True) for word in pair)
+    return _Entry(surfaces, stems, clause_step, len(surfaces), steps, marks, trail, pairs)
 
 
-def _clause_indices(entries: list[_Entry], breakers: frozenset[str]) -> tuple[int, ...]:
+_CLAUSE_END = _entry((), (), 1, None, None, 0)
+
+
+def _join(entries: "list[_Entry]") -> _Entry:
+    """The entry of a chunk: its raw tokens' entries one after the other."""
+    surfaces: list[str] = []
+    stems: list[str] = []
+    steps: list[int] = []
+    negators: list[int] = []
+    countable: list[int] = []
+    pending = 0
+    for entry in entries:
+        if entry.count == 0:
+            pending += entry.clause_step
+            continue
+        base = len(surfaces)
+        surfaces += entry.surfaces
+        stems += entry.stems
+        own = entry.steps or (entry.clause_step,) + (0,) * (entry.count - 1)
+        steps += [pending + own[0], *own[1:]]
+        pending = entry.trail
+        if entry.marks is not None:
+            negators += [base + k for k in entry.marks[0]]
+            countable += [base + k for k in entry.marks[1]]
+    if not surfaces:
+        return _entry((), (), pending, None, None, 0)
+    return _entry(
+        tuple(surfaces),
+        tuple(stems),
+        steps[0],
+        tuple(steps) if any(steps[1:]) else None,
+        (tuple(negators), tuple(countable)) if negators or countable else None,
+        pending,
+    )
+
+
+def _clause_indices(entries: list[_Entry]) -> tuple[int, ...]:
     clauses: list[int] = []
     clause = 0
-    for surfaces, _, step, count, complicated, _ in entries:
-        if complicated:
-            for surface in surfaces:
-                clause += surface in breakers
-                clauses.append(clause)
-        else:
+    for _, _, step, count, steps, _, trail, _ in entries:
+        if steps is None:
             clause += step
             clauses += [clause] * count
+        else:
+            for one in steps:
+                clause += one
+                clauses.append(clause)
+        clause += trail
     return tuple(clauses)
 
 
@@ -166,6 +217,9 @@ class Analyser:
         # raw token → its _Entry: most tokens recur, so the per-token work (repeats,
         # replacements, stemming) runs once per distinct token.
         self._tokens: dict[str, _Entry] = {}
+        # whitespace-separated chunk ("banjir", "tps.", "(kpps") → its raw tokens' entries
+        # joined: words recur (Zipf), so most texts need no regex and one lookup per word.
+        self._chunks: dict[str, _Entry] = {}
 
     @property
     def lexicon(self) -> Lexicon:
@@ -198,31 +252,52 @@ class Analyser:
                 token for piece in split_raw(raw) for token in replacements.get(piece, (piece,))
             )
             stems = tuple(self.stem(t) for t in tokens)
-            breaks = [t in breakers for t in tokens]
+            breaks = [int(t in breakers) for t in tokens]
             negators = tuple(k for k, st in enumerate(stems) if st in lex.negators)
             countable = tuple(
                 k for k, t in enumerate(tokens) if t[0].isdigit() or t in lex.number_words
             )
-            entry = _Entry(
-                surfaces=tokens,
-                stems=stems,
-                clause_step=int(bool(breaks) and breaks[0]),
-                count=len(tokens),
-                complicated=any(breaks[1:]),
-                marks=(negators, countable) if negators or countable else None,
+            entry = _entry(
+                tokens,
+                stems,
+                breaks[0] if breaks else 0,
+                tuple(breaks) if any(breaks[1:]) else None,
+                (negators, countable) if negators or countable else None,
+                0,
             )
         if len(self._tokens) >= TOKEN_CACHE_LIMIT:
             self._tokens.clear()
         self._tokens[raw] = entry
         return entry
 
+    def _chunk(self, chunk: str) -> _Entry:
+        """A whitespace-separated chunk: its raw tokens' entries joined. A comma at its
+        end ends a clause: in the text a space follows it (``,\\s`` in the raw-token
+        regex), or nothing does, and a clause end after the last token changes nothing."""
+        known = self._tokens.get
+        entries = [known(raw) or self._raw(raw) for raw in _RAW_TOKEN.findall(chunk)]
+        if chunk[-1] == ",":
+            entries.append(_CLAUSE_END)
+        entry = entries[0] if len(entries) == 1 else _join(entries)
+        if len(self._chunks) >= CHUNK_CACHE_LIMIT:
+            self._chunks.clear()
+        self._chunks[chunk] = entry
+        return entry
+
     def _entries(self, text: str) -> list[_Entry]:
-        raws = _RAW_TOKEN.findall(fold(text))
+        """The entries of the text's whitespace-separated chunks. Splitting at whitespace
+        first gives the same tokens as the raw-token regex over the whole text, since no
+        token spans whitespace, except clause ends: ``,\\s`` (see ``_chunk``) and line
+        breaks, which become a chunk of their own (a clause end)."""
+        folded = fold(text)
+        if "\n" in folded or "\r" in folded:
+            folded = folded.replace("\r", " . ").replace("\n", " . ")
+        chunks = folded.split()
         try:
-            return list(map(self._tokens.__getitem__, raws))
-        except KeyError:  # a token not seen yet (rare once the cache is warm)
-            known = self._tokens.get
-            return [known(raw) or self._raw(raw) for raw in raws]
+            return list(map(self._chunks.__getitem__, chunks))
+        except KeyError:  # a chunk not seen yet (rare once the cache is warm)
+            known = self._chunks.get
+            return [known(chunk) or self._chunk(chunk) for chunk in chunks]
 
     def tokens(self, text: str) -> tuple[list[str], list[str], list[int]]:
         """Surfaces, stems and clause index of every normalised token."""
@@ -231,32 +306,27 @@ class Analyser:
 
     def analyse(self, text: str) -> Analysed:
         """Tokens, stems, negation scope, clause index and quantities of a text."""
-        lex = self._lexicon
-        entries = self._entries(text)
+        return self._analyse(self._entries(text))
+
+    def _analyse(self, entries: list[_Entry]) -> Analysed:
         # A plain loop of list extends is the cheapest way to join the cached pieces.
-        surface_list: list[str] = []
-        stem_list: list[str] = []
+        pairs: list[str] = []
         negations: list[int] = []
         countable: list[int] = []
         for entry in entries:
             marks = entry[5]
             if marks is not None:
-                base = len(surface_list)
+                base = len(pairs) >> 1
                 negations += [base + k for k in marks[0]]
                 countable += [base + k for k in marks[1]]
-            surface_list += entry[0]
-            stem_list += entry[1]
-        surfaces, stems = tuple(surface_list), tuple(stem_list)
-        doc = Analysed(
-            surfaces=surfaces,
-            stems=stems,
-            negated=(),
-            quantities=(),
-            entries=entries,
-            breakers=lex.clause_breakers,
-        )
-        n = len(stems)
-        doc.negated = self._negated(stems, doc.clause, negations) if negations else (False,) * n
+            pairs += entry[7]
+        joined = tuple(pairs)
+        surfaces, stems = joined[0::2], joined[1::2]
+        doc = Analysed(surfaces, stems, (), (), entries)
+        if negations:
+            doc.negated = self._negated(stems, doc.clause, negations)
+        else:
+            doc.negated = (False,) * len(stems)
         if countable:
             doc.quantities = self._quantities(surfaces, stems, countable)
         return doc
