@@ -1,13 +1,14 @@
 """Text hygiene and deterministic report ids."""
 
+import os
 import unicodedata
-from uuid import uuid4, uuid5
+from uuid import RFC_4122, UUID, uuid4, uuid5
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pantau.intake.core.ids import REPORT_ID_NAMESPACE, report_id_for
-from pantau.intake.core.text import clean_text
+from pantau.intake.core.ids import REPORT_ID_NAMESPACE, RandomUuids, report_id_for
+from pantau.intake.core.text import _clean_any, clean_text
 
 
 class TestCleanText:
@@ -22,6 +23,14 @@ class TestCleanText:
 
     def test_single_line_collapses_whitespace(self) -> None:
         assert clean_text(" Siti \n  Rahma\x07wati ", multiline=False) == "Siti Rahmawati"
+        assert clean_text("  Siti   Rahmawati ", multiline=False) == "Siti Rahmawati"
+        assert clean_text("  Siti   Rahmawati ") == "Siti   Rahmawati"
+
+    @given(st.text(alphabet=st.characters(max_codepoint=0x7F)), st.booleans())
+    def test_the_ascii_fast_path_agrees_with_the_general_one(
+        self, text: str, multiline: bool
+    ) -> None:
+        assert clean_text(text, multiline=multiline) == _clean_any(text, multiline=multiline)
 
 
 class TestReportId:
@@ -45,3 +54,27 @@ class TestReportId:
         name = f"{client_id}\x1f{client_report_id.lower()}"
         expected = f"rpt_{uuid5(REPORT_ID_NAMESPACE, name).hex}"
         assert report_id_for(client_id=client_id, client_report_id=client_report_id) == expected
+
+
+class TestRandomUuids:
+    def test_version_4_uuids_in_canonical_text_all_different(self) -> None:
+        new = RandomUuids(batch=8)  # several refills
+        drawn = [new() for _ in range(1000)]
+        assert len(set(drawn)) == len(drawn)
+        for text in drawn:
+            parsed = UUID(text)
+            assert (parsed.version, parsed.variant, str(parsed)) == (4, RFC_4122, text)
+
+    def test_a_forked_child_does_not_repeat_the_parent(self) -> None:
+        new = RandomUuids()
+        new()  # the pool is filled
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: send its next id, leave at once
+            os.write(write, new().encode())
+            os._exit(0)
+        os.close(write)
+        child = os.read(read, 64).decode()
+        os.waitpid(pid, 0)
+        os.close(read)
+        assert child != new()

@@ -91,11 +91,11 @@ def reports_router(deps: ApiDeps) -> APIRouter:
     # themselves, and these declare nothing for the OpenAPI schema anyway.
     async def limited_monitor(request: Request) -> Principal:
         principal: Principal = await deps.monitor(request)
-        await deps.client_limit.check(principal.subject)
+        deps.client_limit.check(principal.subject)
         return principal
 
-    async def limited_ip(request: Request) -> None:
-        await deps.public_limit.check(request.client.host if request.client else "unknown")
+    def limited_ip(request: Request) -> None:
+        deps.public_limit.check(request.client.host if request.client else "unknown")
 
     async def accept(model: type[ReportIn], *, origin: Origin, request: Request) -> Response:
         # The body is parsed here, straight from bytes (``model_validate_json``), rather
@@ -146,7 +146,7 @@ def reports_router(deps: ApiDeps) -> APIRouter:
     )
     async def submit_public_report(request: Request) -> Response:
         """Anyone may report; limits are stricter and applied per IP address."""
-        await limited_ip(request)
+        limited_ip(request)
         return await accept(
             PublicReportIn,
             origin=Origin(client_id=PUBLIC_CLIENT_ID, channel=Channel.PUBLIC),

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Protocol
-from uuid import uuid4
 
-from pantau.intake.core.ids import report_id_for
+from pantau.intake.core.ids import random_uuid, report_id_for
 from pantau.intake.core.models import ReportIn
 from pantau.intake.core.rules import TimeWindow, check_time_window
 from pantau.shared.envelope import utcnow
@@ -76,7 +75,7 @@ class ReportSealer:
         }
         return ReportSubmitted.model_validate(
             {
-                "event_id": uuid4(),
+                "event_id": random_uuid(),
                 "occurred_at": utcnow(),
                 "producer": PRODUCER,
                 "subject": report_id,

@@ -60,10 +60,13 @@ def _region_exists(code: str) -> str:
         raise ValueError(str(exc)) from exc
 
 
+_PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
+
+
 def _digits_only_phone(value: object) -> object:
     # People write 0812-3456-7890 or +62 812 3456 7890; keep a leading + and digits.
     if isinstance(value, str):
-        return re.sub(r"[\s\-().]", "", clean_text(value, multiline=False))
+        return _PHONE_PUNCTUATION.sub("", clean_text(value, multiline=False))
     return value
 
 

@@ -15,6 +15,16 @@ def clean_text(value: str, *, multiline: bool = True) -> str:
 
     Single-line text also turns every run of whitespace (tabs, newlines) into one space.
     """
+    if value.isascii() and value.isprintable() and (multiline or "  " not in value):
+        # The common case, checked in C: ASCII is already NFC, and printable ASCII has
+        # no control characters and no whitespace but the space (runs of which are
+        # what single-line text would collapse). Only the trimming is left.
+        return value.strip(" ")
+    return _clean_any(value, multiline=multiline)
+
+
+def _clean_any(value: str, *, multiline: bool) -> str:
+    """``clean_text`` for any text (the fast path above must agree with it)."""
     normalised = unicodedata.normalize("NFC", value)
     if multiline:
         normalised = normalised.replace("\r\n", "\n").replace("\r", "\n")
