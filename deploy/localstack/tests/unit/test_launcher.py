@@ -266,3 +266,16 @@ class TestLeases:
             stop_record(other, grace=5)
 
         assert launcher.release_lease(mine) == 0
+
+
+def test_ferretdb_runs_with_a_tuned_go_collector_unless_told_otherwise() -> None:
+    from pantau.localstack.launcher import ferretdb_env
+
+    assert ferretdb_env({"PATH": "/bin"}) == {"PATH": "/bin", "GOGC": "400", "GOMEMLIMIT": "1GiB"}
+    assert ferretdb_env({"GOGC": "100"})["GOGC"] == "100"  # the operator's setting wins
+
+
+def test_the_ferretdb_part_is_started_with_that_environment(config: StackConfig) -> None:
+    part = Launcher(config)._ferretdb()
+
+    assert part.env()["GOGC"] == "400"
