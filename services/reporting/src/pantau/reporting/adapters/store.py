@@ -6,8 +6,9 @@ with a compare-and-swap on ``version``. The fold makes redelivery and any arriva
 harmless; the compare-and-swap makes two writers of one report (the topics are keyed
 differently, so two consumers may hold events of the same report) retry instead of
 losing an update. FerretDB has neither transactions nor positional updates, and only
-pushes ``_id`` equality down to its storage, so every write and load here is by ``_id``
-and bulk writes are ordered.
+pushes ``_id`` equality (and, as the launcher patches it, ``_id: {$in}``) down to its
+storage, so every write and load here is by ``_id``, bulk writes are ordered, and there
+documents are written whole (see the README's FerretDB findings).
 """
 
 import asyncio
