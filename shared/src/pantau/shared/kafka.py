@@ -223,6 +223,18 @@ class MessageProcessor:
         self._max_attempts = settings.max_attempts
         self._backoff = settings.retry_backoff_seconds
         self._sleep = sleep
+        # Per topic: the labelled "ok" counter and the latency histogram (a label lookup
+        # per message costs more than the observation itself).
+        self._observers: dict[str, tuple[Any, Any]] = {}
+
+    def _observers_of(self, topic: str) -> tuple[Any, Any]:
+        found = self._observers.get(topic)
+        if found is None:
+            found = self._observers[topic] = (
+                MESSAGES_PROCESSED.labels(self._service, topic, "ok"),
+                PROCESSING_SECONDS.labels(self._service, topic),
+            )
+        return found
 
     async def process(self, msg: KafkaMessage, handler: Handler) -> None:
         """Handle ``msg`` inside one consumer span that continues its producer's trace, so
@@ -256,9 +268,10 @@ class MessageProcessor:
                 log.warning("handler failed (attempt %d): %r", attempt, exc)
                 await self._sleep(self._delay(attempt))
             else:
-                MESSAGES_PROCESSED.labels(self._service, topic, "ok").inc()
+                processed, _ = self._observers_of(topic)
+                processed.inc()
                 break
-        PROCESSING_SECONDS.labels(self._service, topic).observe(time.perf_counter() - started)
+        self._observers_of(topic)[1].observe(time.perf_counter() - started)
 
     def _delay(self, attempt: int) -> float:
         return min(self._backoff * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
