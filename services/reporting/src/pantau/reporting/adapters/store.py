@@ -307,7 +307,7 @@ class ReportStore:
             return
         conditional = await self.conditional_writes()
         plans = _plan_bucket_updates(work)
-        buckets: dict[str, dict[str, Any]] = {}
+        buckets: dict[str, dict[str, Any]] | None = None
         if not conditional:
             buckets = await self._apply_bucket_plans_by_id(plans)
         elif plans:
@@ -348,7 +348,7 @@ class ReportStore:
             for doc in cleared:
                 self.recent.put(doc)
         await self._reached("reports_cleared")
-        await self._forget_applied(work, reload=conditional, buckets=buckets)
+        await self._forget_applied(work, buckets=buckets)
 
     def _cleared_in_recent(self, work: dict[str, _StatsWork]) -> None:
         # As the clear wrote them. A guarded clear that lost to another writer (MongoDB)
@@ -393,14 +393,14 @@ class ReportStore:
         self,
         work: dict[str, _StatsWork],
         *,
-        reload: bool,
-        buckets: dict[str, dict[str, Any]],
+        buckets: dict[str, dict[str, Any]] | None,
     ) -> None:
         # Only ops no report still lists as pending: another writer that carried an op
-        # over will apply it (a no-op thanks to the guard) and forget it itself. With a
+        # over will apply it (a no-op thanks to the guard) and forget it itself; so on
+        # MongoDB (``buckets`` None) the reports are reloaded and the ids pulled. With a
         # single writer (FerretDB) the reports were just cleared by this one, and
         # ``buckets`` holds the buckets as it stored them: written whole without the ids.
-        cleared = await self.load_many(work) if reload else {}
+        cleared = await self.load_many(work) if buckets is None else {}
         done_ids: dict[str, list[str]] = defaultdict(list)
         for rid, item in work.items():
             still = {op["op"] for op in (cleared.get(rid) or {}).get("stats_pending") or []}
@@ -413,7 +413,7 @@ class ReportStore:
             return
         ops: list[ReplaceOne[Any] | UpdateOne] = []
         for b, ids in sorted(done_ids.items()):
-            doc = buckets.get(b)
+            doc = None if buckets is None else buckets.get(b)
             if doc is None:
                 ops.append(UpdateOne({"_id": b}, {"$pullAll": {"ops": ids}}))
                 continue
