@@ -248,6 +248,7 @@ class MessageProcessor:
         self, msg: KafkaMessage, handler: Handler, topic: str, headers: dict[str, str]
     ) -> None:
         started = time.perf_counter()
+        processed, latency = self._observers_of(topic)
         attempt = 0
         while True:
             attempt += 1
@@ -268,10 +269,9 @@ class MessageProcessor:
                 log.warning("handler failed (attempt %d): %r", attempt, exc)
                 await self._sleep(self._delay(attempt))
             else:
-                processed, _ = self._observers_of(topic)
                 processed.inc()
                 break
-        self._observers_of(topic)[1].observe(time.perf_counter() - started)
+        latency.observe(time.perf_counter() - started)
 
     def _delay(self, attempt: int) -> float:
         return min(self._backoff * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)

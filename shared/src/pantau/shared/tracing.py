@@ -131,6 +131,26 @@ def spans_unrecorded(provider: trace.TracerProvider | None = None) -> bool:
     return isinstance(provider, TracerProvider) and provider.sampler is ALWAYS_OFF
 
 
+class _UnrecordedSpan:
+    """A span nobody records, made current for the block: it only continues ``parent``'s
+    trace (or starts one), so logs and published messages carry its ids. A plain class:
+    cheaper per use than ``start_as_current_span`` and its context-manager layers."""
+
+    __slots__ = ("_kind", "_name", "_parent", "_token", "_tracer", "span")
+
+    def __init__(self, name: str, *, parent: Any, kind: SpanKind, tracer: trace.Tracer) -> None:
+        self._name, self._parent, self._kind, self._tracer = name, parent, kind, tracer
+
+    def __enter__(self) -> Span:
+        self.span = self._tracer.start_span(self._name, context=self._parent, kind=self._kind)
+        self._token = otel_context.attach(trace.set_span_in_context(self.span, self._parent))
+        return self.span
+
+    def __exit__(self, *exc_info: object) -> None:
+        otel_context.detach(self._token)
+        self.span.end()
+
+
 # The request headers OpenTelemetry's default propagators read (W3C trace context, baggage).
 _PROPAGATED_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
 
@@ -155,13 +175,10 @@ class UnrecordedServerSpanMiddleware:
             if name in _PROPAGATED_HEADERS
         }
         parent = propagate.extract(carrier) if carrier else None
-        span = self._tracer.start_span(scope["method"], context=parent, kind=SpanKind.SERVER)
-        token = otel_context.attach(trace.set_span_in_context(span, parent))
-        try:
+        with _UnrecordedSpan(
+            scope["method"], parent=parent, kind=SpanKind.SERVER, tracer=self._tracer
+        ):
             await self.app(scope, receive, send)
-        finally:
-            otel_context.detach(token)
-            span.end()
 
 
 def kafka_headers_for(event: "Event", *, traceparent: str | None = None) -> dict[str, str]:
@@ -214,17 +231,12 @@ def consume_span(
 ) -> Iterator[Span]:
     """The consumer span of one message, continuing the trace in its headers."""
     if spans_unrecorded():
-        # Nothing will read the span: only continue the trace (so logs and published
-        # messages carry its ids), without the attributes and the context-manager layers
-        # of ``start_as_current_span`` (15 -> 9 µs per message, every consumer).
-        parent = extract(headers)
-        span = tracer().start_span(f"{topic} process", context=parent, kind=SpanKind.CONSUMER)
-        token = otel_context.attach(trace.set_span_in_context(span, parent))
-        try:
+        # Nothing will read the span: no attributes (15 -> 9 µs per message, every
+        # consumer).
+        with _UnrecordedSpan(
+            f"{topic} process", parent=extract(headers), kind=SpanKind.CONSUMER, tracer=tracer()
+        ) as span:
             yield span
-        finally:
-            otel_context.detach(token)
-            span.end()
         return
     attributes = _message_attributes(service=service, topic=topic, raw=raw, operation="process")
     with tracer().start_as_current_span(
