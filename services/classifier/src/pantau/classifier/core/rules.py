@@ -409,12 +409,12 @@ class _Compiler:
             severity=compiled_severity,
             thresholds=spec.thresholds,
             category_signals=category_signals,
-            signal_index=_ref_index(sig for _, sig in category_signals),
-            severity_index=_ref_index(compiled_severity),
+            signal_index=_positions_by_id(sig.refs for _, sig in category_signals),
+            severity_index=_positions_by_id(cond.refs for cond in compiled_severity),
             by_slug={c.slug: c for c in compiled_categories},
             category_order={c.slug: i for i, c in enumerate(compiled_categories)},
             severity_only=severity_only,
-            fact_index=_fact_index(facts),
+            fact_index=_positions_by_id(fact.term_ids for fact in facts),
             quantity_facts=tuple(i for i, f in enumerate(facts) if f.minimum_by_unit),
             term_index={
                 stem: (
@@ -437,20 +437,12 @@ def _by_second_stem(
     return {k: tuple(v) for k, v in grouped.items()}
 
 
-def _ref_index(conditions: Iterable[Condition]) -> dict[int, tuple[int, ...]]:
-    """Id → positions (ascending) of the conditions whose ``refs`` hold it."""
+def _positions_by_id(groups: Iterable[Iterable[int]]) -> dict[int, tuple[int, ...]]:
+    """Id → positions (ascending) of the groups of ids that hold it."""
     index: dict[int, list[int]] = {}
-    for position, cond in enumerate(conditions):
-        for ref in cond.refs:
-            index.setdefault(ref, []).append(position)
-    return {k: tuple(v) for k, v in index.items()}
-
-
-def _fact_index(facts: Sequence[Fact]) -> dict[int, tuple[int, ...]]:
-    index: dict[int, list[int]] = {}
-    for position, fact in enumerate(facts):
-        for tid in fact.term_ids:
-            index.setdefault(tid, []).append(position)
+    for position, ids in enumerate(groups):
+        for id_ in ids:
+            index.setdefault(id_, []).append(position)
     return {k: tuple(v) for k, v in index.items()}
 
 
