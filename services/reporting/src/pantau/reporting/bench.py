@@ -42,6 +42,7 @@ import uvicorn
 from pantau.reporting import testing as reporting_events
 from pantau.reporting.adapters.recent import RecentDocuments
 from pantau.reporting.adapters.store import ReportStore
+from pantau.reporting.adapters.stored_form import REPORT
 from pantau.reporting.config import ReportingSettings, get_config
 from pantau.reporting.core import stats
 from pantau.reporting.core.readmodel import derive, fold
@@ -157,7 +158,7 @@ async def bench_raw_insert(
     while len(docs) * 4 < events:
         stream = report_events(rng, at=now - timedelta(minutes=rng.randint(0, 1440)))
         doc = derive(fold(stream, report_id=stream[0].subject))
-        docs.append(doc | {"_id": doc["report_id"]})
+        docs.append(REPORT.to_stored(doc | {"_id": doc["report_id"]}))
     collection = client[database]["raw_insert"]
     per_call = max(1, batch // 4)  # a batch of `batch` events touches ~batch/4 reports
     started = time.perf_counter()
@@ -236,7 +237,7 @@ async def seed(store: ReportStore, *, reports: int) -> list[str]:
                 "stats_pending": [],
             }
         )
-        docs.append(doc)
+        docs.append(REPORT.to_stored(doc))
         if len(docs) == 2000 or n == reports - 1:
             await store.reports.insert_many(docs, ordered=True)
             docs.clear()

@@ -9,23 +9,31 @@ losing an update. FerretDB has neither transactions nor positional updates, and 
 pushes ``_id`` equality (and, as the launcher patches it, ``_id: {$in}``) down to its
 storage, so every write and load here is by ``_id``, bulk writes are ordered, and there
 documents are written whole (see the README's FerretDB findings).
+
+Documents are stored in the layout of ``stored_form`` (the fields no query filters by
+packed into binaries); everything this module returns is unpacked.
 """
 
 import asyncio
 import logging
 import re
+import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import date
 from typing import Any
 from uuid import uuid4
 
+import bson
+from bson.codec_options import CodecOptions
 from pymongo import AsyncMongoClient, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, OperationFailure
 
 from pantau.reporting.adapters.recent import RecentDocuments
+from pantau.reporting.adapters.stored_form import BUCKET, REPORT
 from pantau.reporting.core import stats
 from pantau.reporting.core.query import ReportQuery, SortOrder
 from pantau.reporting.core.readmodel import (
@@ -46,6 +54,8 @@ REPORTS = "reports"
 BUCKETS = "stats_buckets"
 ALERT_LOG = "alert_log"
 AUDIT_LOG = "identity_audit"
+STATS_JOURNAL = "stats_journal"
+JOURNAL_ID = "single_writer"
 MAX_CAS_ROUNDS = 20
 # Concurrent `_id` lookups of one load; stays well under the client's pool size.
 LOAD_CONCURRENCY = 8
@@ -55,6 +65,8 @@ BULK_CHUNK = 25
 DUPLICATE_KEY = 11000
 NAMESPACE_NOT_FOUND = 26
 INDEX_NOT_FOUND = 27
+# Decode like the client does (timezone-aware datetimes).
+_CODEC = CodecOptions(tz_aware=True)
 
 
 Checkpoint = Callable[[str], Awaitable[None]]
@@ -97,6 +109,7 @@ class ReportStore:
         self.buckets = self._db[BUCKETS]
         self.alert_log = self._db[ALERT_LOG]
         self.audit_log = self._db[AUDIT_LOG]
+        self.journal = self._db[STATS_JOURNAL]
         # Called between the steps of a write; tests raise from it to simulate a crash.
         self._checkpoint = checkpoint
         # Whether the server applies a filtered update atomically and cheaply (MongoDB),
@@ -109,6 +122,11 @@ class ReportStore:
         self._listeners: list[WriteListener] = []
         # The documents this store wrote last, to skip reloading them (adapters/recent.py).
         self.recent = recent if recent is not None else RecentDocuments(max_bytes=0)
+        # The single writer's buckets (unpacked), with a share of the same budget.
+        self._recent_buckets = RecentDocuments(max_bytes=self.recent.max_bytes // 2)
+        # The single-writer path's stats journal (``_apply_as_single_writer``).
+        self._journal_settled = False
+        self._last_seq = 0
 
     def add_write_listener(self, listener: WriteListener) -> None:
         """Call ``listener`` with the report documents of every write of this store."""
@@ -184,8 +202,11 @@ class ReportStore:
         try:
             return await self._apply_events(events)
         except BaseException:
-            # Stopped part-way: what the store holds now is unknown, so load it again.
+            # Stopped part-way: what the store holds now is unknown, so load it again,
+            # and settle the journal before the next batch.
             self.recent.clear()
+            self._recent_buckets.clear()
+            self._journal_settled = False
             raise
 
     async def _apply_events(self, events: Sequence[Event]) -> int:
@@ -194,6 +215,8 @@ class ReportStore:
             for report_id in report_ids_of(event):
                 by_report[report_id].append(event)
         await self._log_alerts(events)
+        if not await self.conditional_writes():
+            return await self._apply_as_single_writer(by_report)
         pending = dict(by_report)
         changed = 0
         stats_work: dict[str, _StatsWork] = {}
@@ -203,11 +226,11 @@ class ReportStore:
             written, conflicts, work, documents = await self._fold_and_write(pending)
             changed += written
             stats_work.update(work)
-            for document in documents:
+            for _, document in documents:
                 self.recent.put(document)
             self.recent.forget(conflicts)
             if documents and self._listeners:
-                self._tell_listeners(documents)
+                self._tell_listeners([document for document, _ in documents])
             for report_id in conflicts:
                 stats_work.pop(report_id, None)
             pending = {rid: pending[rid] for rid in conflicts}
@@ -216,6 +239,142 @@ class ReportStore:
         await self._reached("reports_written")
         await self._apply_stats(stats_work)
         return changed
+
+    async def _apply_as_single_writer(self, by_report: dict[str, list[Event]]) -> int:
+        """FerretDB, one writer: the aggregates through the stats journal.
+
+        A batch's contribution changes (old and new, per report) are written first, as
+        the one journal document, with the batch's sequence number and write token; then
+        the reports (carrying the token), then the touched buckets, each applying the
+        batch's increments only if its ``seq`` is older than the batch's. A batch that
+        stops part-way is settled before the next one (``_settle_journal``): its changes
+        count for exactly the reports that carry its token. Each report is written once
+        per batch and each bucket once; nothing is cleared or forgotten afterwards.
+        """
+        await self._settle_journal()
+        stored = await self._current(by_report)
+        token = uuid4().hex
+        created: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        replaced: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        changes: dict[str, list[dict[str, Any] | None]] = {}
+        legacy: list[dict[str, Any]] = []
+        for report_id, events in by_report.items():
+            old_stored = stored.get(report_id)
+            old, new = _folded(old_stored, report_id, events)
+            # Ops the pending-ops path (an earlier version) left in the document.
+            leftovers = list(old.get("stats_pending") or []) if old else []
+            applied = old.get("stats_applied") if old else None
+            contrib = stats.contribution(new)
+            new.update(
+                {
+                    "_id": report_id,
+                    "version": (old["version"] if old else 0) + 1,
+                    "write_token": token,
+                    "stats_applied": contrib,
+                }
+            )
+            new_stored = REPORT.to_stored(new)
+            if old_stored is not None and not leftovers and _same_stored(old_stored, new_stored):
+                continue  # a redelivery: nothing to write
+            if contrib != applied:
+                changes[report_id] = [applied, contrib]
+            legacy += leftovers
+            (replaced if old else created).append((new, new_stored))
+        if not created and not replaced:
+            return 0
+        seq = self._next_seq()
+        if changes or legacy:
+            await self.journal.replace_one(
+                {"_id": JOURNAL_ID},
+                {
+                    "seq": seq,
+                    "token": token,
+                    "entries": bson.encode({"changes": changes, "legacy": legacy}),
+                },
+                upsert=True,
+            )
+        await self._reached("journal_written")
+        # New reports in one insert: one storage transaction for all of them.
+        if created:
+            await self.reports.insert_many([doc for _, doc in created], ordered=True)
+        await bulk_write_ordered(
+            self.reports, [ReplaceOne({"_id": doc["_id"]}, doc) for _, doc in replaced]
+        )
+        written = created + replaced
+        for _, document in written:
+            self.recent.put(document)
+        if self._listeners:
+            self._tell_listeners([document for document, _ in written])
+        await self._reached("reports_written")
+        await self._apply_journal(seq, changes, legacy)
+        return len(written)
+
+    def _next_seq(self) -> int:
+        # Increasing across restarts and even if the journal document were lost: a
+        # bucket must never hold a sequence number newer than the next batch's.
+        self._last_seq = max(time.time_ns(), self._last_seq + 1)
+        return self._last_seq
+
+    async def _settle_journal(self) -> None:
+        """Finish the last journalled batch if it stopped part-way (once per process,
+        and again after any failed write): its changes count for the reports written
+        with its token, in the buckets that have not applied it yet."""
+        if self._journal_settled:
+            return
+        journal = await self.journal.find_one({"_id": JOURNAL_ID})
+        if journal is not None:
+            self._last_seq = max(self._last_seq, journal["seq"])
+            entries = bson.decode(journal["entries"], codec_options=_CODEC)
+            written = await self.load_many(entries["changes"])
+            changes = {
+                report_id: change
+                for report_id, change in entries["changes"].items()
+                if (written.get(report_id) or {}).get("write_token") == journal["token"]
+            }
+            await self._apply_journal(journal["seq"], changes, entries["legacy"])
+        self._journal_settled = True
+
+    async def _apply_journal(
+        self,
+        seq: int,
+        changes: dict[str, list[dict[str, Any] | None]],
+        legacy: list[dict[str, Any]],
+    ) -> None:
+        """Apply a journalled batch to the buckets: its net increments where the bucket's
+        ``seq`` is older than ``seq``, and each leftover op of the pending-ops path where
+        the bucket does not list its id. Each bucket is written whole, once."""
+        increments = _net_increments(changes)
+        guarded = _increments_by_op(legacy)
+        touched = sorted(increments.keys() | guarded.keys())
+        if not touched:
+            return
+        # The single writer's buckets as it last wrote them (changed in place below: on
+        # any failure the cache is cleared with everything else).
+        current = self._recent_buckets.get_many(touched)
+        missing = [bucket for bucket in touched if bucket not in current]
+        loaded = await _load_by_id(self.buckets, missing, batched=await self._loads_by_id_in())
+        for bucket, doc in loaded.items():
+            current[bucket] = BUCKET.from_stored(doc)
+            self._recent_buckets.put(current[bucket], size=_bucket_size(doc))
+        created: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        for bucket in touched:
+            doc = current.get(bucket)
+            fresh = doc is None
+            if doc is None:
+                doc = {"_id": bucket, **_new_bucket(bucket)}
+            if _apply_to_bucket(doc, seq, increments.get(bucket), guarded.get(bucket, [])):
+                (created if fresh else changed).append(doc)
+        stored_created = [BUCKET.to_stored(doc) for doc in created]
+        stored_changed = [BUCKET.to_stored(doc) for doc in changed]
+        if stored_created:
+            await self.buckets.insert_many(stored_created, ordered=True)
+        await bulk_write_ordered(
+            self.buckets, [ReplaceOne({"_id": doc["_id"]}, doc) for doc in stored_changed]
+        )
+        for doc, stored in zip(created + changed, stored_created + stored_changed, strict=True):
+            self._recent_buckets.put(doc, size=_bucket_size(stored))
+        await self._reached("buckets_updated")
 
     async def _log_alerts(self, events: Sequence[Event]) -> None:
         # Append-only, keyed by event id: one unordered insert (one storage transaction
@@ -231,29 +390,19 @@ class ReportStore:
 
     async def _fold_and_write(
         self, by_report: dict[str, list[Event]]
-    ) -> tuple[int, set[str], dict[str, _StatsWork], list[dict[str, Any]]]:
+    ) -> tuple[int, set[str], dict[str, _StatsWork], list[tuple[dict[str, Any], dict[str, Any]]]]:
         """One compare-and-swap round: (documents written, ids that lost a race, their
-        aggregate work, the documents as written)."""
-        docs = self.recent.get_many(by_report)
-        docs.update(await self.load_many(rid for rid in by_report if rid not in docs))
-        conditional = await self.conditional_writes()
+        aggregate work, the documents written, each unpacked and as stored)."""
+        stored = await self._current(by_report)
         token = uuid4().hex
         ops: list[ReplaceOne[Any] | UpdateOne] = []
-        created: list[dict[str, Any]] = []
         expected: dict[str, int] = {}
         work: dict[str, _StatsWork] = {}
-        documents: dict[str, dict[str, Any]] = {}
+        documents: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         for report_id, events in by_report.items():
-            old = docs.get(report_id)
-            state: State = sources_of(old) if old else empty_state(report_id)
-            for event in events:
-                state = apply_event(state, event)
-            new = derive(state)
+            old_stored = stored.get(report_id)
+            old, new = _folded(old_stored, report_id, events)
             leftovers = list(old.get("stats_pending") or []) if old else []
-            if old is not None and _same_model(old, new):
-                if leftovers:  # an earlier attempt stopped before the aggregates
-                    work[report_id] = _StatsWork(old, leftovers, fresh=())
-                continue  # otherwise a redelivery: nothing to write
             version = (old["version"] if old else 0) + 1
             contrib = stats.contribution(new)
             pending_ops, fresh = _stats_ops(old, contrib, op_id=f"{report_id}:{version}")
@@ -266,18 +415,15 @@ class ReportStore:
                     "stats_pending": pending_ops,
                 }
             )
+            new_stored = REPORT.to_stored(new)
+            if old is not None and old_stored is not None and _same_stored(old_stored, new_stored):
+                if leftovers:  # an earlier attempt stopped before the aggregates
+                    work[report_id] = _StatsWork(old, leftovers, fresh=())
+                continue  # otherwise a redelivery: nothing to write
             expected[report_id] = version
-            documents[report_id] = new
+            documents[report_id] = (new, new_stored)
             if pending_ops:
                 work[report_id] = _StatsWork(new, pending_ops, fresh)
-            if not conditional:
-                # FerretDB: by `_id` alone (see the module docstring); a single writer.
-                # New reports in one insert: one storage transaction for all of them.
-                if old is None:
-                    created.append(new)
-                else:
-                    ops.append(ReplaceOne({"_id": report_id}, new))
-                continue
             if old is None:
                 # Create a version-0 placeholder if still absent (never overwriting a
                 # concurrent creator), then swap it like any other version. Not the
@@ -286,13 +432,11 @@ class ReportStore:
                 ops.append(
                     UpdateOne({"_id": report_id}, {"$setOnInsert": placeholder}, upsert=True)
                 )
-            ops.append(ReplaceOne({"_id": report_id, "version": version - 1}, new))
+            ops.append(ReplaceOne({"_id": report_id, "version": version - 1}, new_stored))
         if not expected:
             return 0, set(), work, []
-        if created:
-            await self.reports.insert_many(created, ordered=True)
         modified = await bulk_write_ordered(self.reports, ops)
-        if not conditional or modified == len(expected):
+        if modified == len(expected):
             return len(expected), set(), work, list(documents.values())
         # Some compare-and-swap lost a race: find which by our write token, retry those.
         after = await self.load_many(expected)
@@ -302,15 +446,12 @@ class ReportStore:
         return len(expected) - len(conflicts), conflicts, work, kept
 
     async def _apply_stats(self, work: dict[str, _StatsWork]) -> None:
-        """Apply the pending aggregate operations of ``work``, exactly once each."""
+        """Apply the pending aggregate operations of ``work``, exactly once each (the
+        compare-and-swap path)."""
         if not work:
             return
-        conditional = await self.conditional_writes()
         plans = _plan_bucket_updates(work)
-        buckets: dict[str, dict[str, Any]] | None = None
-        if not conditional:
-            buckets = await self._apply_bucket_plans_by_id(plans)
-        elif plans:
+        if plans:
             await bulk_write_ordered(
                 self.buckets,
                 [
@@ -323,32 +464,19 @@ class ReportStore:
         # The ops are applied: drop them from the reports (bumping the version, so a
         # writer holding an older copy with the ops still pending must reload), then
         # forget their ids in the buckets.
-        if conditional:
-            await bulk_write_ordered(
-                self.reports,
-                [
-                    UpdateOne(
-                        {"_id": rid, "version": item.version},
-                        {"$set": {"stats_pending": []}, "$inc": {"version": 1}},
-                    )
-                    for rid, item in work.items()
-                ],
-            )
-            self._cleared_in_recent(work)
-        else:
-            # The single writer (FerretDB) holds each document as stored: write it whole,
-            # which the launcher's FerretDB applies without reading the old one first.
-            cleared = [
-                {**item.document, "stats_pending": [], "version": item.version + 1}
-                for item in work.values()
-            ]
-            await bulk_write_ordered(
-                self.reports, [ReplaceOne({"_id": doc["_id"]}, doc) for doc in cleared]
-            )
-            for doc in cleared:
-                self.recent.put(doc)
+        await bulk_write_ordered(
+            self.reports,
+            [
+                UpdateOne(
+                    {"_id": rid, "version": item.version},
+                    {"$set": {"stats_pending": []}, "$inc": {"version": 1}},
+                )
+                for rid, item in work.items()
+            ],
+        )
+        self._cleared_in_recent(work)
         await self._reached("reports_cleared")
-        await self._forget_applied(work, buckets=buckets)
+        await self._forget_applied(work)
 
     def _cleared_in_recent(self, work: dict[str, _StatsWork]) -> None:
         # As the clear wrote them. A guarded clear that lost to another writer (MongoDB)
@@ -358,49 +486,10 @@ class ReportStore:
             doc["version"] += 1
             self.recent.put(doc)
 
-    async def _apply_bucket_plans_by_id(
-        self, plans: list["_BucketPlan"]
-    ) -> dict[str, dict[str, Any]]:
-        """The guarded increments with ``_id``-only writes (FerretDB): the guard "none of
-        the op ids applied here yet" is checked on the loaded bucket, the increments are
-        applied to it in memory and it is written whole; missing buckets are inserted in
-        one command. Exact with one writer, like the filter it replaces (FerretDB does not
-        apply a filtered update atomically either). Returns the buckets as now stored."""
-        current = await _load_by_id(
-            self.buckets, [plan.bucket for plan in plans], batched=await self._loads_by_id_in()
-        )
-        created: dict[str, dict[str, Any]] = {}
-        changed: set[str] = set()
-        for plan in plans:
-            doc = created.get(plan.bucket) or current.get(plan.bucket)
-            if doc is not None and set(plan.op_ids) & set(doc.get("ops") or []):
-                continue  # applied by an earlier, interrupted attempt
-            if doc is None:
-                doc = created[plan.bucket] = {"_id": plan.bucket, **_new_bucket(plan.bucket)}
-            elif plan.bucket not in created:
-                changed.add(plan.bucket)
-            _add_counts(doc, plan.incs)
-            doc["ops"] = [*(doc.get("ops") or []), *plan.op_ids]
-        if created:
-            await self.buckets.insert_many(list(created.values()), ordered=True)
-        if changed:
-            await bulk_write_ordered(
-                self.buckets, [ReplaceOne({"_id": b}, current[b]) for b in sorted(changed)]
-            )
-        return current | created
-
-    async def _forget_applied(
-        self,
-        work: dict[str, _StatsWork],
-        *,
-        buckets: dict[str, dict[str, Any]] | None,
-    ) -> None:
+    async def _forget_applied(self, work: dict[str, _StatsWork]) -> None:
         # Only ops no report still lists as pending: another writer that carried an op
-        # over will apply it (a no-op thanks to the guard) and forget it itself; so on
-        # MongoDB (``buckets`` None) the reports are reloaded and the ids pulled. With a
-        # single writer (FerretDB) the reports were just cleared by this one, and
-        # ``buckets`` holds the buckets as it stored them: written whole without the ids.
-        cleared = await self.load_many(work) if buckets is None else {}
+        # over will apply it (a no-op thanks to the guard) and forget it itself.
+        cleared = await self.load_many(work)
         done_ids: dict[str, list[str]] = defaultdict(list)
         for rid, item in work.items():
             still = {op["op"] for op in (cleared.get(rid) or {}).get("stats_pending") or []}
@@ -409,18 +498,8 @@ class ReportStore:
                     continue
                 for bucket in sorted({delta["b"] for delta in op["d"]}):
                     done_ids[bucket].append(op["op"])
-        if not done_ids:
-            return
-        ops: list[ReplaceOne[Any] | UpdateOne] = []
-        for b, ids in sorted(done_ids.items()):
-            doc = None if buckets is None else buckets.get(b)
-            if doc is None:
-                ops.append(UpdateOne({"_id": b}, {"$pullAll": {"ops": ids}}))
-                continue
-            forgotten = set(ids)
-            doc["ops"] = [op for op in doc.get("ops") or [] if op not in forgotten]
-            ops.append(ReplaceOne({"_id": b}, doc))
-        await bulk_write_ordered(self.buckets, ops)
+        pulls = [UpdateOne({"_id": b}, {"$pullAll": {"ops": ids}}) for b, ids in done_ids.items()]
+        await bulk_write_ordered(self.buckets, pulls)
 
     async def sweep_applied_ops(self) -> int:
         """Forget op ids that buckets still remember although no report lists them as
@@ -441,14 +520,25 @@ class ReportStore:
                 forgotten += len(done)
         return forgotten
 
+    async def _current(self, report_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored documents of ``report_ids`` that exist, from the cache of recent
+        writes or else the store, in their stored form."""
+        current = self.recent.get_many(report_ids)
+        missing = [report_id for report_id in report_ids if report_id not in current]
+        current.update(
+            await _load_by_id(self.reports, missing, batched=await self._loads_by_id_in())
+        )
+        return current
+
     async def load_many(self, report_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Documents by report id (see ``_load_by_id``)."""
-        return await _load_by_id(self.reports, report_ids, batched=await self._loads_by_id_in())
+        """Documents by report id (see ``_load_by_id``), source slots unpacked."""
+        found = await _load_by_id(self.reports, report_ids, batched=await self._loads_by_id_in())
+        return {report_id: REPORT.from_stored(doc) for report_id, doc in found.items()}
 
     async def get(self, report_id: str) -> dict[str, Any] | None:
         """One report's document, or ``None`` (also while it is a creation placeholder)."""
         document = await self.reports.find_one({"_id": report_id})
-        return document if document and "status" in document else None
+        return REPORT.from_stored(document) if document and "status" in document else None
 
     async def buckets_for(self, *, scope: str, days: Sequence[date]) -> list[dict[str, Any]]:
         """The aggregate buckets of ``scope`` on ``days`` that exist."""
@@ -457,7 +547,7 @@ class ReportStore:
             [stats.bucket_id(scope, d) for d in days],
             batched=await self._loads_by_id_in(),
         )
-        return list(found.values())
+        return [BUCKET.from_stored(bucket) for bucket in found.values()]
 
     async def find(
         self,
@@ -468,8 +558,8 @@ class ReportStore:
         projection: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """Documents matching a MongoDB filter, in ``sort`` order, at most ``limit``."""
-        cursor = self.reports.find(filter_, projection).sort(sort).limit(limit)
-        return await cursor.to_list(length=limit)
+        cursor = self.reports.find(filter_, _mapped(projection)).sort(sort).limit(limit)
+        return [REPORT.from_stored(doc) for doc in await cursor.to_list(length=limit)]
 
     def stream(
         self,
@@ -478,14 +568,17 @@ class ReportStore:
         sort: list[tuple[str, int]],
         projection: dict[str, Any] | None = None,
         batch_size: int = 500,
-    ) -> Any:
-        """An async cursor over every matching document, fetched ``batch_size`` at a time."""
-        return self.reports.find(filter_, projection).sort(sort).batch_size(batch_size)
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every matching document, fetched ``batch_size`` at a time."""
+        cursor = self.reports.find(filter_, _mapped(projection))
+        return _unpacked(cursor.sort(sort).batch_size(batch_size))
 
-    def scan(self, *, projection: dict[str, Any], batch_size: int = 1000) -> Any:
-        """An async cursor over every report document (``projection`` of it), unsorted
-        (with a sort, FerretDB would decode and sort the whole collection first)."""
-        return self.reports.find({}, projection).batch_size(batch_size)
+    def scan(
+        self, *, projection: dict[str, Any], batch_size: int = 1000
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every report document (``projection`` of it), unsorted (with a sort, FerretDB
+        would decode and sort the whole collection first)."""
+        return _unpacked(self.reports.find({}, _mapped(projection)).batch_size(batch_size))
 
     async def latest_alerts(self, *, limit: int) -> list[dict[str, Any]]:
         """The newest entries of the alert log."""
@@ -495,6 +588,18 @@ class ReportStore:
     async def record_audit(self, entry: dict[str, Any]) -> None:
         """Append one entry to the audit log, durably (majority write on MongoDB)."""
         await self.audit_log.insert_one(dict(entry))
+
+
+def _mapped(projection: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if projection is None else REPORT.projection(projection)
+
+
+async def _unpacked(cursor: AsyncCursor[Any]) -> AsyncIterator[dict[str, Any]]:
+    try:
+        async for document in cursor:
+            yield REPORT.from_stored(document)
+    finally:
+        await cursor.close()
 
 
 async def bulk_write_ordered(collection: AsyncCollection[Any], ops: Sequence[Any]) -> int:
@@ -524,6 +629,58 @@ class _BucketPlan:
         if self.incs:
             update["$inc"] = self.incs
         return UpdateOne({"_id": self.bucket, "ops": {"$nin": self.op_ids}}, update)
+
+
+def _bucket_size(stored: dict[str, Any]) -> int:
+    # About the memory of a bucket's counts unpacked into nested dictionaries: a few
+    # times their BSON (a plain, unpacked bucket is counted by its key paths instead).
+    packed = stored.get("counts")
+    return 4 * (len(packed) if isinstance(packed, bytes) else len(bson.encode(stored)))
+
+
+def _net_increments(
+    changes: dict[str, list[dict[str, Any] | None]],
+) -> dict[str, dict[str, int]]:
+    """Bucket id -> field path -> net count change of contribution changes (old, new)."""
+    increments: dict[str, dict[str, int]] = defaultdict(dict)
+    for old, new in changes.values():
+        for (bucket, path), delta in stats.change(old, new).items():
+            target = increments[bucket]
+            target[path] = target.get(path, 0) + delta
+    return increments
+
+
+def _increments_by_op(ops: list[dict[str, Any]]) -> dict[str, list[tuple[str, dict[str, int]]]]:
+    """Bucket id -> (op id, field path -> count change) of pending-ops path ops."""
+    guarded: dict[str, list[tuple[str, dict[str, int]]]] = defaultdict(list)
+    for op in ops:
+        per_bucket: dict[str, dict[str, int]] = defaultdict(dict)
+        for delta in op["d"]:
+            paths = per_bucket[delta["b"]]
+            paths[delta["p"]] = paths.get(delta["p"], 0) + delta["n"]
+        for bucket, incs in per_bucket.items():
+            guarded[bucket].append((op["op"], incs))
+    return guarded
+
+
+def _apply_to_bucket(
+    doc: dict[str, Any],
+    seq: int,
+    increments: dict[str, int] | None,
+    by_op: list[tuple[str, dict[str, int]]],
+) -> bool:
+    """Apply a journalled batch to one bucket in memory; whether anything changed."""
+    changed = False
+    if increments is not None and doc.get("seq", -1) < seq:
+        _add_counts(doc, increments)
+        doc["seq"] = seq
+        changed = True
+    for op_id, incs in by_op:
+        if op_id not in (doc.get("ops") or []):
+            _add_counts(doc, incs)
+            doc["ops"] = [*(doc.get("ops") or []), op_id]
+            changed = True
+    return changed
 
 
 def _add_counts(doc: dict[str, Any], incs: dict[str, int]) -> None:
@@ -640,11 +797,28 @@ def _stats_ops(
     return [*pending, {"op": op_id, "d": deltas}], (op_id,)
 
 
-_BOOKKEEPING = frozenset({"_id", "version", "write_token", "stats_applied", "stats_pending"})
+_BOOKKEEPING = frozenset({"_id", "version", "write_token", "stats_pending"})
 
 
-def _same_model(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    return {k: v for k, v in old.items() if k not in _BOOKKEEPING} == new
+def _folded(
+    stored: dict[str, Any] | None, report_id: str, events: list[Event]
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """(the fields of the stored document the fold reads, or ``None``; the document
+    derived with ``events`` folded in, without bookkeeping). Only the packed sources are
+    unpacked: the rest of the old document is derived anew."""
+    old = REPORT.from_stored(stored, groups=("sources",)) if stored is not None else None
+    state: State = sources_of(old) if old else empty_state(report_id)
+    for event in events:
+        state = apply_event(state, event)
+    return old, derive(state)
+
+
+def _same_stored(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether two stored documents hold the same model (bookkeeping aside): packed
+    fields compare as bytes, which the same values always encode to."""
+    if len(old.keys() - _BOOKKEEPING) != len(new.keys() - _BOOKKEEPING):
+        return False
+    return all(old.get(key) == value for key, value in new.items() if key not in _BOOKKEEPING)
 
 
 # Excludes documents that know a report only from an alert or status event (no
