@@ -40,15 +40,9 @@ class Layout:
 
     def to_stored(self, document: dict[str, Any]) -> dict[str, Any]:
         """``document`` as written: the packed fields it has, in their binaries."""
-        stored: dict[str, Any] = {}
-        packed: dict[str, dict[str, Any]] = {group: {} for group in self.groups}
-        for key, value in document.items():
-            group = self._group_of.get(key)
-            if group is None:
-                stored[key] = value
-            else:
-                packed[group][key] = value
-        for group, values in packed.items():
+        stored = dict(document)
+        for group, fields in self.groups.items():
+            values = {field: stored.pop(field) for field in fields if field in stored}
             if values:
                 stored[group] = bson.encode(values)
         return stored
@@ -60,10 +54,10 @@ class Layout:
         if given: the others are left out)."""
         if not any(group in stored for group in self.groups):
             return stored
-        document = {key: value for key, value in stored.items() if key not in self.groups}
-        for group in self.groups if groups is None else groups:
-            packed = stored.get(group)
-            if packed is not None:
+        document = dict(stored)
+        for group in self.groups:
+            packed = document.pop(group, None)
+            if packed is not None and (groups is None or group in groups):
                 document.update(bson.decode(packed, codec_options=_CODEC))
         return document
 
