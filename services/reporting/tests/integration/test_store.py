@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from pymongo import AsyncMongoClient, monitoring
 
 from pantau.reporting import testing as reporting_events
+from pantau.reporting.adapters import store as store_module
 from pantau.reporting.adapters.recent import RecentDocuments
 from pantau.reporting.adapters.store import ReportStore
 from pantau.reporting.adapters.stored_form import BUCKET
@@ -135,6 +136,27 @@ class Crash(Exception):
     """Simulated process death between two steps of a write."""
 
 
+class CrashAt:
+    """A store checkpoint that raises ``Crash`` at ``step`` once, after letting it pass
+    ``passes`` times (a later part of the same batch)."""
+
+    def __init__(self) -> None:
+        self.step: str | None = None
+        self.passes = 0
+
+    def arm(self, step: str | None, passes: int = 0) -> None:
+        self.step, self.passes = step, passes
+
+    async def __call__(self, step: str) -> None:
+        if self.step != step:
+            return
+        if self.passes > 0:
+            self.passes -= 1
+            return
+        self.step = None
+        raise Crash(step)
+
+
 async def _bucket_counts(store: ReportStore) -> Counter[tuple[str, str]]:
     counts: Counter[tuple[str, str]] = Counter()
     async for stored in store.buckets.find({}):
@@ -164,23 +186,25 @@ async def _expected_counts(store: ReportStore) -> Counter[tuple[str, str]]:
 @WRITE_MODES
 @pytest.mark.parametrize("cache", [False, True], ids=["load", "cache"])
 async def test_aggregates_stay_exact_through_crashes_and_redelivery(
-    mongo: AsyncMongoClient[Any], conditional_writes: bool | None, cache: bool
+    mongo: AsyncMongoClient[Any],
+    conditional_writes: bool | None,
+    cache: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Parts of two reports, folding one report between turns of the event loop: the
+    # single writer's batches are pipelined (a part folded while the last is written),
+    # and a crash can stop them between any two parts.
+    monkeypatch.setattr(store_module, "PIPELINE_PART", 2)
+    monkeypatch.setattr(store_module, "FOLD_YIELD_EVERY", 1)
     rng = random.Random(7)
-    crash_at: dict[str, str | None] = {"step": None}
-
-    async def checkpoint(step: str) -> None:
-        if crash_at["step"] == step:
-            crash_at["step"] = None
-            raise Crash(step)
-
+    crash_at = CrashAt()
     database = f"pantau_reporting_store_{uuid4().hex[:8]}"
 
     def start() -> ReportStore:
         return _fresh_store(
             mongo,
             database=database,
-            checkpoint=checkpoint,
+            checkpoint=crash_at,
             conditional_writes=conditional_writes,
             cache=cache,
         )
@@ -194,18 +218,19 @@ async def test_aggregates_stay_exact_through_crashes_and_redelivery(
     if await store.conditional_writes():
         steps = ["reports_written", "buckets_updated", "reports_cleared", None]
     else:  # the single writer's journal
-        steps = ["journal_written", "reports_written", "buckets_updated", None]
+        steps = ["part_folded", "journal_written", "reports_written", "buckets_updated", None]
     try:
         position = 0
         while position < len(events):
             batch = events[position : position + rng.randint(1, 6)]
-            crash_at["step"] = rng.choice(steps)
+            crash_at.arm(rng.choice(steps), passes=rng.randint(0, 2))
             try:
                 await store.apply_events(batch)
             except Crash:
                 if rng.random() < 0.5:
                     store = start()  # the process restarted
                 await store.apply_events(batch)  # the redelivery
+            crash_at.arm(None)  # a crash the batch did not reach is not carried over
             # Sometimes the whole batch is delivered once more.
             if rng.random() < 0.3:
                 await store.apply_events(batch)
@@ -233,20 +258,14 @@ async def test_the_single_writer_takes_over_ops_the_pending_ops_path_left(
     # journalled single writer that follows must count each of them exactly once.
     rng = random.Random(11)
     database = f"pantau_reporting_store_{uuid4().hex[:8]}"
-    stop_at: dict[str, str | None] = {"step": None}
-
-    async def checkpoint(step: str) -> None:
-        if stop_at["step"] == step:
-            stop_at["step"] = None
-            raise Crash(step)
-
-    earlier = _fresh_store(mongo, database=database, checkpoint=checkpoint, conditional_writes=True)
+    stop_at = CrashAt()
+    earlier = _fresh_store(mongo, database=database, checkpoint=stop_at, conditional_writes=True)
     if await _fresh_store(mongo).conditional_writes():
         pytest.skip("MongoDB keeps the compare-and-swap path: no single writer takes over")
     streams = [_report_stream(f"rpt_{n:03d}_{uuid4().hex[:6]}", rng) for n in range(4)]
     try:
         for stream, step in zip(streams, ["reports_written", "buckets_updated"] * 2, strict=True):
-            stop_at["step"] = step
+            stop_at.arm(step)
             with pytest.raises(Crash):
                 await earlier.apply_events(stream[:2])
         left = [doc async for doc in earlier.reports.find({"stats_pending": {"$ne": []}})]

@@ -57,11 +57,20 @@ AUDIT_LOG = "identity_audit"
 STATS_JOURNAL = "stats_journal"
 JOURNAL_ID = "single_writer"
 MAX_CAS_ROUNDS = 20
+# Reports per step of the single writer's pipeline (``_apply_as_single_writer``).
+PIPELINE_PART = 250
+# Reports folded between two turns of the event loop, so that the writes in flight
+# take their next step meanwhile.
+FOLD_YIELD_EVERY = 10
 # Concurrent `_id` lookups of one load; stays well under the client's pool size.
 LOAD_CONCURRENCY = 8
 # Ids per `_id: {$in: [...]}` lookup where the server answers it from the `_id` index.
 LOAD_CHUNK = 500
 BULK_CHUNK = 25
+# Whole replacements by `_id` per command where the server runs them as one transaction
+# without reading the old documents (FerretDB as the launcher builds it; see
+# ``id_in_pushed_down``, the same patch level): one commit per chunk.
+REPLACE_CHUNK = 250
 DUPLICATE_KEY = 11000
 NAMESPACE_NOT_FOUND = 26
 INDEX_NOT_FOUND = 27
@@ -73,6 +82,41 @@ Checkpoint = Callable[[str], Awaitable[None]]
 # Told the report documents a write stored (as written, ``version`` included), right after
 # they are durable; e.g. the in-memory listing index of this process.
 WriteListener = Callable[[list[dict[str, Any]]], None]
+
+
+# A report document written: unpacked, and as stored.
+_Written = tuple[dict[str, Any], dict[str, Any]]
+
+
+class _JournalBatch:
+    """What one single-writer batch journals: its sequence number and write token, and
+    the contribution changes and leftover ops of the reports it writes."""
+
+    def __init__(self, *, seq: int, token: str) -> None:
+        self.seq, self.token = seq, token
+        self.changes: dict[str, list[dict[str, Any] | None]] = {}
+        self.legacy: list[dict[str, Any]] = []
+        self._entries_written = 0
+
+    def add(
+        self,
+        report_id: str,
+        applied: dict[str, Any] | None,
+        contrib: dict[str, Any] | None,
+        leftovers: list[dict[str, Any]],
+    ) -> None:
+        if contrib != applied:
+            self.changes[report_id] = [applied, contrib]
+        self.legacy += leftovers
+
+    def changed_since_written(self) -> bool:
+        return len(self.changes) + len(self.legacy) > self._entries_written
+
+    def document(self) -> dict[str, Any]:
+        """The journal document as of now (encoded at once: later parts add to it)."""
+        self._entries_written = len(self.changes) + len(self.legacy)
+        entries = bson.encode({"changes": self.changes, "legacy": self.legacy})
+        return {"seq": self.seq, "token": self.token, "entries": entries}
 
 
 class _StatsWork:
@@ -214,9 +258,16 @@ class ReportStore:
         for event in events:
             for report_id in report_ids_of(event):
                 by_report[report_id].append(event)
-        await self._log_alerts(events)
         if not await self.conditional_writes():
-            return await self._apply_as_single_writer(by_report)
+            # The alert log is independent of the reports: written meanwhile.
+            alert_log_write = asyncio.ensure_future(self._log_alerts(events))
+            try:
+                changed = await self._apply_as_single_writer(by_report)
+            finally:
+                await _finished(alert_log_write)
+            alert_log_write.result()
+            return changed
+        await self._log_alerts(events)
         pending = dict(by_report)
         changed = 0
         stats_work: dict[str, _StatsWork] = {}
@@ -250,15 +301,52 @@ class ReportStore:
         stops part-way is settled before the next one (``_settle_journal``): its changes
         count for exactly the reports that carry its token. Each report is written once
         per batch and each bucket once; nothing is cleared or forgotten afterwards.
+
+        The reports go in parts of ``PIPELINE_PART``, each folded while the one before
+        is being written (FerretDB works on one core while this process folds on the
+        other); before each part's reports, the journal is rewritten with the changes
+        of every part so far.
         """
         await self._settle_journal()
-        stored = await self._current(by_report)
-        token = uuid4().hex
-        created: list[tuple[dict[str, Any], dict[str, Any]]] = []
-        replaced: list[tuple[dict[str, Any], dict[str, Any]]] = []
-        changes: dict[str, list[dict[str, Any] | None]] = {}
-        legacy: list[dict[str, Any]] = []
-        for report_id, events in by_report.items():
+        batch = _JournalBatch(seq=self._next_seq(), token=uuid4().hex)
+        report_ids = list(by_report)
+        writing: asyncio.Future[int] | None = None
+        written = 0
+        try:
+            for start in range(0, len(report_ids), PIPELINE_PART):
+                part = {rid: by_report[rid] for rid in report_ids[start : start + PIPELINE_PART]}
+                created, replaced = await self._fold_part(part, batch)
+                if writing is not None:
+                    written += await writing
+                    writing = None
+                if created or replaced:
+                    journal = batch.document() if batch.changed_since_written() else None
+                    writing = asyncio.ensure_future(self._write_part(journal, created, replaced))
+            if writing is not None:
+                written += await writing
+                writing = None
+        finally:
+            if writing is not None:
+                # Folding failed while a part was being written: let the write end
+                # before the failure is reported.
+                await _finished(writing)
+        if not written:
+            return 0
+        await self._reached("reports_written")
+        await self._apply_journal(batch.seq, batch.changes, batch.legacy)
+        return written
+
+    async def _fold_part(
+        self, part: dict[str, list[Event]], batch: "_JournalBatch"
+    ) -> tuple[list[_Written], list[_Written]]:
+        """Fold ``part`` into its reports: (new ones, changed ones), each unpacked and
+        as stored; their contribution changes go into ``batch``."""
+        stored = await self._current(part)
+        created: list[_Written] = []
+        replaced: list[_Written] = []
+        for n, (report_id, events) in enumerate(part.items(), start=1):
+            if n % FOLD_YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let the part in flight take its next step
             old_stored = stored.get(report_id)
             old, new = _folded(old_stored, report_id, events)
             # Ops the pending-ops path (an earlier version) left in the document.
@@ -269,44 +357,40 @@ class ReportStore:
                 {
                     "_id": report_id,
                     "version": (old["version"] if old else 0) + 1,
-                    "write_token": token,
+                    "write_token": batch.token,
                     "stats_applied": contrib,
                 }
             )
             new_stored = REPORT.to_stored(new)
             if old_stored is not None and not leftovers and _same_stored(old_stored, new_stored):
                 continue  # a redelivery: nothing to write
-            if contrib != applied:
-                changes[report_id] = [applied, contrib]
-            legacy += leftovers
+            batch.add(report_id, applied, contrib, leftovers)
             (replaced if old else created).append((new, new_stored))
-        if not created and not replaced:
-            return 0
-        seq = self._next_seq()
-        if changes or legacy:
-            await self.journal.replace_one(
-                {"_id": JOURNAL_ID},
-                {
-                    "seq": seq,
-                    "token": token,
-                    "entries": bson.encode({"changes": changes, "legacy": legacy}),
-                },
-                upsert=True,
-            )
+        await self._reached("part_folded")
+        return created, replaced
+
+    async def _write_part(
+        self,
+        journal: dict[str, Any] | None,
+        created: list[_Written],
+        replaced: list[_Written],
+    ) -> int:
+        """Write the journal (if it changed), then a part's reports; returns how many."""
+        if journal is not None:
+            await self.journal.replace_one({"_id": JOURNAL_ID}, journal, upsert=True)
         await self._reached("journal_written")
         # New reports in one insert: one storage transaction for all of them.
         if created:
             await self.reports.insert_many([doc for _, doc in created], ordered=True)
+        chunk = REPLACE_CHUNK if await self._loads_by_id_in() else BULK_CHUNK
         await bulk_write_ordered(
-            self.reports, [ReplaceOne({"_id": doc["_id"]}, doc) for _, doc in replaced]
+            self.reports, [ReplaceOne({"_id": doc["_id"]}, doc) for _, doc in replaced], chunk=chunk
         )
         written = created + replaced
         for _, document in written:
             self.recent.put(document)
         if self._listeners:
             self._tell_listeners([document for document, _ in written])
-        await self._reached("reports_written")
-        await self._apply_journal(seq, changes, legacy)
         return len(written)
 
     def _next_seq(self) -> int:
@@ -370,7 +454,9 @@ class ReportStore:
         if stored_created:
             await self.buckets.insert_many(stored_created, ordered=True)
         await bulk_write_ordered(
-            self.buckets, [ReplaceOne({"_id": doc["_id"]}, doc) for doc in stored_changed]
+            self.buckets,
+            [ReplaceOne({"_id": doc["_id"]}, doc) for doc in stored_changed],
+            chunk=REPLACE_CHUNK if await self._loads_by_id_in() else BULK_CHUNK,
         )
         for doc, stored in zip(created + changed, stored_created + stored_changed, strict=True):
             self._recent_buckets.put(doc, size=_bucket_size(stored))
@@ -590,6 +676,14 @@ class ReportStore:
         await self.audit_log.insert_one(dict(entry))
 
 
+async def _finished(task: asyncio.Future[Any]) -> None:
+    """Wait until ``task`` ends, whatever happens meanwhile: a write still in flight
+    must not race what follows a failure (its redelivery)."""
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()  # retrieved here; the caller raises it where it matters
+
+
 def _mapped(projection: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if projection is None else REPORT.projection(projection)
 
@@ -602,16 +696,20 @@ async def _unpacked(cursor: AsyncCursor[Any]) -> AsyncIterator[dict[str, Any]]:
         await cursor.close()
 
 
-async def bulk_write_ordered(collection: AsyncCollection[Any], ops: Sequence[Any]) -> int:
-    """Ordered bulk writes in chunks of ``BULK_CHUNK`` statements; returns how many
+async def bulk_write_ordered(
+    collection: AsyncCollection[Any], ops: Sequence[Any], *, chunk: int = BULK_CHUNK
+) -> int:
+    """Ordered bulk writes in chunks of ``chunk`` statements; returns how many
     documents were modified. FerretDB 1.24 (SQLite) keeps every statement's read cursor,
     a pooled SQLite connection, open until the whole ``update`` command ends, and has at
     most 100 per database: a command of about 100 modifying statements, or several
     concurrent commands adding up to that, waits forever and blocks the whole server.
-    Small chunks, and one bulk command in flight per process, keep it well below."""
+    Small chunks, and one bulk command in flight per process, keep it well below (the
+    launcher's FerretDB runs a command of whole replacements by ``_id`` without those
+    cursors, in one transaction: ``REPLACE_CHUNK`` for those)."""
     modified = 0
-    for start in range(0, len(ops), BULK_CHUNK):
-        result = await collection.bulk_write(list(ops[start : start + BULK_CHUNK]), ordered=True)
+    for start in range(0, len(ops), chunk):
+        result = await collection.bulk_write(list(ops[start : start + chunk]), ordered=True)
         modified += result.modified_count
     return modified
 
