@@ -48,7 +48,9 @@ class ReportingSettings(PantauSettings):
         le=1024,
         description=(
             "Memory for the report documents this process wrote last, so that the next "
-            "events of a report skip reloading it (PANTAU_REPORTING_WRITE_CACHE_MB; 0: off)."
+            "events of a report skip reloading it, and half as much again for the "
+            "statistics buckets of the single writer (FerretDB) "
+            "(PANTAU_REPORTING_WRITE_CACHE_MB; 0: off)."
         ),
     )
     reporting_listing_index: Literal["auto", "memory", "store"] = Field(

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 
 async def _sweep_forever(store: ReportStore, interval: float) -> None:
-    # FerretDB has no TTL or transactions: a periodic sweep tidies what a crash left.
+    # No transactions: a periodic sweep forgets aggregate op ids that a crash of the
+    # pending-ops path (MongoDB, or a store written before the journal) left behind.
     while True:
         await asyncio.sleep(interval)
         try:

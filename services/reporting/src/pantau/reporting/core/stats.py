@@ -7,11 +7,11 @@ whole country) or a region code at any level. A bucket holds
 - ``r.<child>.<category>.<severity>``: the same day split by the next region level.
 
 A report *contributes* one count to the buckets of each level of its region. When its
-contribution changes (it arrives, it is classified, it is reclassified) the store records
-a stats *operation* — the deltas and a unique id — in the report's document in the same
-write, then applies it to the buckets, each bucket update guarded by "this op id is not
-applied here yet". A crash anywhere leaves the operation in the report document, and the
-redelivered event re-applies it; the guard makes that exact, so counts never drift.
+contribution changes (it arrives, it is classified, it is reclassified) the store applies
+the change (``change``) to the buckets exactly once, through a crash-safe record of it
+written before the report: a per-batch journal where the store is the single writer
+(FerretDB), a per-report operation guarded by its id where several write (MongoDB); see
+``adapters/store.py``.
 """
 
 from collections.abc import Iterable
