@@ -10,6 +10,7 @@ from pantau.localstack.testing import wait_for
 from pantau.shared.testing import stop_sender_like_a_broker_restart, submitted
 
 from ..conftest import make_config
+from ..fakes import sealed
 from .kafka_helpers import read_topic
 
 pytestmark = pytest.mark.integration
@@ -28,7 +29,7 @@ async def test_a_stopped_producer_is_replaced_and_publishing_resumes(config: Con
         await stop_sender_like_a_broker_restart(publisher._producer)
 
         with pytest.raises(PublishUnavailable):
-            await publisher.publish([submitted()], traceparent=None)
+            await publisher.publish([sealed(submitted())], traceparent=None)
         assert not await publisher.ping()
 
         async def reconnected() -> bool:
@@ -36,7 +37,7 @@ async def test_a_stopped_producer_is_replaced_and_publishing_resumes(config: Con
 
         await wait_for(reconnected, timeout=20)
         event = submitted()
-        await publisher.publish([event], traceparent=None)
+        await publisher.publish([sealed(event)], traceparent=None)
     finally:
         await publisher.stop()
 

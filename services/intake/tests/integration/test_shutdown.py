@@ -10,6 +10,7 @@ from pantau.localstack.testing import wait_for
 from pantau.shared.testing import submitted
 
 from ..conftest import make_config
+from ..fakes import sealed
 from .kafka_helpers import read_topic
 
 pytestmark = pytest.mark.integration
@@ -26,7 +27,8 @@ async def test_stop_waits_for_in_flight_publishes(config: Config) -> None:
     assert publisher.connected
     events = [submitted() for _ in range(200)]
     in_flight = [
-        asyncio.create_task(publisher.publish([event], traceparent=None)) for event in events
+        asyncio.create_task(publisher.publish([sealed(event)], traceparent=None))
+        for event in events
     ]
 
     async def publishing() -> bool:

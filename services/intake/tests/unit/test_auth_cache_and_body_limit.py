@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 import pytest
 from fastapi import Request
 
-from pantau.intake.adapters.auth import cached_auth
+from pantau.intake.adapters.auth import cached_auth, request_header
 from pantau.intake.config import Config
 from pantau.intake.main import create_app
 from pantau.shared.auth import Principal, Role
@@ -78,3 +78,14 @@ async def test_streamed_body_without_length_is_capped(config: Config) -> None:
         )
     assert accepted.status_code == 202, accepted.text
     assert refused.status_code == 413
+
+
+def test_request_header_reads_the_first_value_from_the_scope() -> None:
+    scope = {
+        "type": "http",
+        "headers": [(b"traceparent", b"00-a-b-01"), (b"x", b"1"), (b"traceparent", b"second")],
+    }
+    request = Request(scope)
+    assert request_header(request, b"traceparent") == "00-a-b-01"
+    assert request_header(request, b"authorization") is None
+    assert request_header(request, b"traceparent") == request.headers.get("traceparent")

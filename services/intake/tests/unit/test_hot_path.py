@@ -4,7 +4,9 @@ no-op baseline goes through exactly the same route class (a fair ratio)."""
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pantau.intake.adapters.api import DirectRoute
+from fastapi import Response
+
+from pantau.intake.adapters.api import AcceptedResponse, DirectRoute
 from pantau.intake.main import create_app
 
 from ..conftest import make_config
@@ -32,3 +34,15 @@ def test_report_routes_and_the_noop_baseline_share_the_direct_route_class(unit_e
     paths = app.openapi()["paths"]
     assert "/v1/reports" in paths and "/v1/_bench/noop" not in paths
     assert paths["/v1/reports"]["post"]["requestBody"]["content"]["application/json"]
+
+
+def test_the_accepted_response_has_the_headers_starlette_writes() -> None:
+    body = b'{"report_id":"rpt_0123456789abcdef0123456789abcdef"}'
+    ours = AcceptedResponse(body)
+    theirs = Response(body.decode(), status_code=202, media_type="application/json")
+    assert (ours.status_code, ours.body, ours.raw_headers) == (
+        theirs.status_code,
+        theirs.body,
+        theirs.raw_headers,
+    )
+    assert ours.background is None and ours.media_type == theirs.media_type

@@ -1,10 +1,15 @@
 """Received/accepted/rejected counters by channel and reason, and the in-flight gauge."""
 
+import asyncio
+from collections.abc import Sequence
+
 import pytest
 from prometheus_client import REGISTRY
 
 from pantau.intake.config import Config
+from pantau.intake.core.intake import SealedReport
 from pantau.intake.main import create_app
+from pantau.localstack.testing import wait_for
 
 from ..conftest import auth, make_config, report_body, serve
 from ..fakes import FakePublisher
@@ -95,3 +100,41 @@ async def test_counts_by_channel_and_reason(config: Config) -> None:
         == 1
     )
     assert "pantau_intake_requests_in_flight 0.0" in exposed
+
+
+class HeldPublisher(FakePublisher):
+    """Holds every publish until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.holding = 0
+
+    async def publish(self, reports: Sequence[SealedReport], *, traceparent: str | None) -> None:
+        self.holding += 1
+        await self.release.wait()
+        await super().publish(reports, traceparent=traceparent)
+
+
+async def test_the_in_flight_gauge_counts_requests_being_handled(config: Config) -> None:
+    publisher = HeldPublisher()
+    before = sample("pantau_intake_requests_in_flight")
+    async with serve(create_app(config, publisher=publisher)) as client:
+        posts = [
+            asyncio.create_task(
+                client.post("/v1/reports", json=report_body(), headers=auth(config))
+            )
+            for _ in range(3)
+        ]
+
+        async def all_held() -> bool:
+            return publisher.holding == 3
+
+        await wait_for(all_held, timeout=5, interval=0.005)
+        assert sample("pantau_intake_requests_in_flight") == before + 3
+        assert (
+            f"pantau_intake_requests_in_flight {before + 3}" in (await client.get("/metrics")).text
+        )
+        publisher.release.set()
+        assert [r.status_code for r in await asyncio.gather(*posts)] == [202] * 3
+    assert sample("pantau_intake_requests_in_flight") == before

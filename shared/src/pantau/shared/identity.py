@@ -62,15 +62,25 @@ class IdentityCipher:
         """``seal`` for several fields of one report: each still gets its own random
         nonce and associated data (the same format, opened field by field), drawn from
         one ``os.urandom`` call."""
+        return {
+            field: EncryptedField(**parts)
+            for field, parts in self.seal_field_dicts(plaintexts, report_id=report_id).items()
+        }
+
+    def seal_field_dicts(
+        self, plaintexts: Mapping[str, str], *, report_id: str
+    ) -> dict[str, dict[str, str]]:
+        """``seal_fields`` as plain ``EncryptedField`` dicts (``kid``, ``nonce``,
+        ``ciphertext``), for a producer that writes the event's JSON itself."""
         kid = self._active
         assert kid is not None
         key = self._keys[kid]
         randomness = os.urandom(NONCE_BYTES * len(plaintexts))
-        sealed: dict[str, EncryptedField] = {}
+        sealed: dict[str, dict[str, str]] = {}
         for index, (field, plaintext) in enumerate(plaintexts.items()):
             nonce = randomness[index * NONCE_BYTES : (index + 1) * NONCE_BYTES]
             ct = key.encrypt(nonce, plaintext.encode(), f"{report_id}/{field}".encode())
-            sealed[field] = EncryptedField(kid=kid, nonce=_b64e(nonce), ciphertext=_b64e(ct))
+            sealed[field] = {"kid": kid, "nonce": _b64e(nonce), "ciphertext": _b64e(ct)}
         return sealed
 
     def open(self, sealed: EncryptedField, *, report_id: str, field: str) -> str:

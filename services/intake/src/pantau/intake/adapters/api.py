@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pantau.intake.adapters.auth import request_header
 from pantau.intake.adapters.problems import (
     error_dicts,
     field_errors,
@@ -17,15 +18,15 @@ from pantau.intake.adapters.problems import (
 from pantau.intake.adapters.ratelimit import RateLimit
 from pantau.intake.adapters.schemas import REPORT_EXAMPLES, ReportAccepted, problem_responses
 from pantau.intake.core.errors import FieldError, PublishUnavailable, ReportRejected
-from pantau.intake.core.intake import Intake, Origin
+from pantau.intake.core.intake import Intake, Origin, SealedReport
 from pantau.intake.core.models import BATCH_MAX_REPORTS, PublicReportIn, ReportBatchIn, ReportIn
 from pantau.intake.core.rules import time_window_errors
 from pantau.intake.metrics import REPORTS_ACCEPTED, REPORTS_RECEIVED, REPORTS_REJECTED
 from pantau.shared.auth import Principal
-from pantau.shared.events import Channel, ReportSubmitted
+from pantau.shared.events import Channel
 
 PUBLIC_CLIENT_ID = "public"
-TRACEPARENT = "traceparent"
+TRACEPARENT = b"traceparent"
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,23 @@ class DirectRoute(APIRoute):
         return self.endpoint  # type: ignore[no-any-return]
 
 
+class AcceptedResponse(Response):
+    """``202`` with a ready JSON body: the headers Starlette's ``Response`` writes for it
+    (length, ``application/json``), set directly instead of by ``render`` and
+    ``init_headers`` (hot path)."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes) -> None:
+        self.status_code = 202
+        self.background = None
+        self.body = body
+        self.raw_headers = [
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/json"),
+        ]
+
+
 def reports_router(deps: ApiDeps) -> APIRouter:
     """The routes that receive reports over HTTP."""
     router = APIRouter(tags=["reports"], route_class=DirectRoute)
@@ -107,16 +125,14 @@ def reports_router(deps: ApiDeps) -> APIRouter:
             raise rejected(ReportRejected(field_errors(exc))) from exc
         try:
             report_id = await deps.intake.submit(
-                report, origin=origin, traceparent=request.headers.get(TRACEPARENT)
+                report, origin=origin, traceparent=request_header(request, TRACEPARENT)
             )
         except ReportRejected as exc:
             raise rejected(exc) from exc
         except PublishUnavailable as exc:
             raise unavailable(exc, retry_after=deps.retry_after) from exc
         # A ready Response skips FastAPI's re-validation of the return value (hot path).
-        return Response(
-            f'{{"report_id":"{report_id}"}}', status_code=202, media_type="application/json"
-        )
+        return AcceptedResponse(f'{{"report_id":"{report_id}"}}'.encode())
 
     @router.post(
         "/v1/reports",
@@ -186,7 +202,7 @@ def reports_router(deps: ApiDeps) -> APIRouter:
         origin = Origin(client_id=principal.subject, channel=Channel.MONITOR)
         results, events = _judge_batch(deps.intake, items, origin=origin)
         try:
-            await deps.intake.publish(events, traceparent=request.headers.get(TRACEPARENT))
+            await deps.intake.publish(events, traceparent=request_header(request, TRACEPARENT))
         except PublishUnavailable as exc:
             REPORTS_REJECTED.labels(Channel.MONITOR.value, "unavailable").inc(len(events))
             raise unavailable(exc, retry_after=deps.retry_after) from exc
@@ -228,12 +244,12 @@ def _batch_items(body: bytes) -> list[Any]:
 
 def _judge_batch(
     intake: Intake, items: list[Any], *, origin: Origin
-) -> tuple[list[dict[str, Any]], list[ReportSubmitted]]:
+) -> tuple[list[dict[str, Any]], list[SealedReport]]:
     """Each item's ``BatchItemResult`` (as a dict: validated once, with the whole answer,
     by ``_summarise``) and the events of the accepted ones."""
     now = intake.now()
     results: list[dict[str, Any]] = []
-    events: list[ReportSubmitted] = []
+    events: list[SealedReport] = []
     seen: dict[str, str] = {}
     channel = origin.channel.value
     REPORTS_RECEIVED.labels(channel).inc(len(items))
@@ -274,14 +290,14 @@ def _judge_batch(
             )
             continue
         event = intake.seal(report, origin=origin, received_at=now)
-        seen[key] = event.subject
+        seen[key] = event.report_id
         events.append(event)
         results.append(
             {
                 "index": index,
                 "client_report_id": key,
                 "status": "accepted",
-                "report_id": event.subject,
+                "report_id": event.report_id,
             }
         )
     return results, events

@@ -1,10 +1,12 @@
 """The Kafka side of intake: connect (and keep trying), publish with a deadline, ping.
 
-Publishing goes straight to an ``AIOKafkaProducer`` (acks=all, idempotent): every
-record of a request is appended to the producer's batches at once and one wait covers
-all their delivery futures. Going through FastStream's ``broker.publish`` cost a
-middleware chain and a command object per message, about a third of a report's CPU
-time; the FastStream broker remains for the AsyncAPI document only.
+Publishing goes straight to an ``AIOKafkaProducer`` (acks=all, idempotent) through a
+group commit (``GroupCommit``): the records of concurrent requests are appended to one
+shared record batch per partition, each batch is sent once, and every request waiting
+on it wakes when Kafka acknowledged it. Going through FastStream's ``broker.publish``
+cost a middleware chain and a command object per message, and aiokafka's ``send`` a
+coroutine, a delivery future and an accumulator round per record; the FastStream broker
+remains for the AsyncAPI document only.
 
 Per record, the partition is computed here (``partition_for``: Kafka's murmur2 of the
 key, the partition aiokafka's default partitioner picks, in half its time), and the
@@ -24,17 +26,27 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
+from opentelemetry import baggage, propagate
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.trace import get_current_span
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from pantau.intake.adapters.group_commit import GroupCommit
 from pantau.intake.config import Config
 from pantau.intake.core.errors import PublishUnavailable
+from pantau.intake.core.intake import SealedReport
 from pantau.intake.metrics import PUBLISH_SECONDS
 from pantau.shared.events import ReportSubmitted
 from pantau.shared.kafka import dead_producer_error, ensure_topics, make_broker
-from pantau.shared.tracing import record_headers_for
+from pantau.shared.tracing import kafka_headers_for, record_headers_for
 
 log = logging.getLogger(__name__)
 
 MAX_RECONNECT_DELAY_SECONDS = 10.0
+# How late a publish deadline may fire (one timer serves all deadlines within it; the
+# 503 still comes well within 2 s of the request with the default 1.5 s timeout).
+DEADLINE_SLACK_SECONDS = 0.01
 PING_TIMEOUT_SECONDS = 1.5
 CLIENT_ID = "pantau-intake"
 # Bigger per-partition batches than aiokafka's 16 KiB (about 13 reports) let a
@@ -107,77 +119,93 @@ def partition_for(key: bytes, partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-class Deadline:
-    """One publish's deadline: while its records are being appended (``sending``) the
-    deadline cancels the publishing task; after that it fails the pending deliveries."""
-
-    __slots__ = ("at", "cancelling", "deliveries", "expired", "finished", "sending", "task")
-
-    def __init__(self, at: float, deliveries: list["asyncio.Future[object]"]) -> None:
-        self.at = at
-        self.task: asyncio.Task[object] | None = asyncio.current_task()
-        self.cancelling = self.task.cancelling() if self.task is not None else 0
-        self.deliveries: list[asyncio.Future[object]] | None = deliveries
-        self.sending = True
-        self.expired = False
-        self.finished = False
-
-    def expire(self) -> None:
-        if self.finished:
-            return
-        self.expired = True
-        if self.sending:
-            if self.task is not None:
-                self.task.cancel()
-            return
-        for delivery in self.deliveries or ():
-            if not delivery.done():
-                delivery.set_exception(TimeoutError("no acknowledgement before the deadline"))
-
-    def timed_out(self) -> bool:
-        """After a ``CancelledError``: True if it was this deadline's (then absorbed, like
-        ``asyncio.timeout`` does), False if someone else cancelled the task."""
-        if not self.expired or self.task is None:
-            return False
-        return self.task.uncancel() <= self.cancelling
-
-    def finish(self) -> None:
-        self.finished = True
-        self.task = None
-        self.deliveries = None
-
-
 class Deadlines:
     """The deadlines of all publishes in one queue (every one gets the same timeout, so
-    appending keeps it in order) with at most one loop timer armed."""
+    appending keeps it in order) with at most one loop timer armed, at most ``slack``
+    seconds late, so that one timer serves every deadline falling within it. When one
+    passes, the publish's waits still pending fail with ``TimeoutError`` (the batches they
+    joined go on); a finished publish's are all done already, so it needs no removal."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, *, slack: float = DEADLINE_SLACK_SECONDS) -> None:
         self._timeout = timeout
-        self._queue: deque[Deadline] = deque()
+        self._slack = slack
+        self._queue: deque[tuple[float, list[asyncio.Future[None]]]] = deque()
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def start(self, deliveries: list["asyncio.Future[object]"]) -> Deadline:
-        """A deadline ``timeout`` seconds from now for the current task's publish."""
-        loop = asyncio.get_running_loop()
-        deadline = Deadline(loop.time() + self._timeout, deliveries)
-        self._queue.append(deadline)
+    def start(self, waiters: list["asyncio.Future[None]"]) -> None:
+        """A deadline ``timeout`` seconds from now for ``waiters``."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        at = loop.time() + self._timeout
+        self._queue.append((at, waiters))
         if self._timer is None:
-            self._timer = loop.call_at(deadline.at, self._expire)
-        return deadline
+            self._timer = loop.call_at(at + self._slack, self._expire)
 
     def _expire(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None
         now = loop.time()
         queue = self._queue
-        while queue and queue[0].at <= now:
-            queue.popleft().expire()
-        self._timer = loop.call_at(queue[0].at, self._expire) if queue else None
+        while queue and queue[0][0] <= now:
+            for waiter in queue.popleft()[1]:
+                if not waiter.done():
+                    waiter.set_exception(TimeoutError("no acknowledgement before the deadline"))
+        self._timer = loop.call_at(queue[0][0] + self._slack, self._expire) if queue else None
 
 
-def message_headers(event: ReportSubmitted, traceparent: str | None) -> list[tuple[str, bytes]]:
-    """The Kafka headers of ``event``: its type and the current trace context (the one
-    place intake builds them)."""
-    return record_headers_for(event, traceparent=traceparent)
+# Headers depend on the event's type only (and the trace context): a model instance
+# without data stands for every submitted event.
+_SUBMITTED_TYPE = ReportSubmitted.model_construct()
+_TRACE_HEADERS = ("traceparent", "tracestate", "baggage")
+_FIXED_HEADERS = [
+    (k, v.encode())
+    for k, v in kafka_headers_for(_SUBMITTED_TYPE).items()
+    if k not in _TRACE_HEADERS
+]
+
+
+def _default_propagation(textmap: object) -> bool:
+    """Whether ``textmap`` is OpenTelemetry's default (W3C trace context, then baggage)."""
+    fields = getattr(textmap, "_propagators", None)
+    return isinstance(textmap, CompositePropagator) and [type(p) for p in fields or ()] == [
+        TraceContextTextMapPropagator,
+        W3CBaggagePropagator,
+    ]
+
+
+_propagation_checked: dict[int, bool] = {}
+
+
+def message_headers(traceparent: str | None) -> list[tuple[str, bytes]]:
+    """The Kafka headers of a submitted event: its type and the current trace context
+    (the one place intake builds them).
+
+    With the default propagators, a current span and no baggage (the usual request),
+    the W3C ``traceparent``/``tracestate`` are written here as the trace-context
+    propagator writes them, in a third of the time ``propagate.inject`` takes through
+    its layers; anything else goes through ``record_headers_for``.
+    """
+    span_context = get_current_span().get_span_context()
+    if span_context.is_valid:
+        textmap = propagate.get_global_textmap()
+        default = _propagation_checked.get(id(textmap))
+        if default is None:
+            default = _propagation_checked[id(textmap)] = _default_propagation(textmap)
+        if default and not baggage.get_all():
+            headers = [
+                *_FIXED_HEADERS,
+                (
+                    "traceparent",
+                    f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}"
+                    f"-{span_context.trace_flags:02x}".encode(),
+                ),
+            ]
+            if span_context.trace_state:
+                headers.append(("tracestate", span_context.trace_state.to_header().encode()))
+            return headers
+    return record_headers_for(_SUBMITTED_TYPE, traceparent=traceparent)
 
 
 class KafkaReportPublisher:
@@ -195,6 +223,9 @@ class KafkaReportPublisher:
         self._timeout = config.publish_timeout_seconds
         self._deadlines = Deadlines(self._timeout)
         self._producer: AIOKafkaProducer | None = None
+        self._commit: GroupCommit | None = None
+        # The topic's partition count, forgotten at every metadata update.
+        self._partition_count: int | None = None
         self._connected = asyncio.Event()
         self._connector: asyncio.Task[None] | None = None
         self._in_flight = 0
@@ -237,60 +268,47 @@ class KafkaReportPublisher:
                 delay = min(delay * 2, MAX_RECONNECT_DELAY_SECONDS)
             else:
                 self._producer = producer
+                self._attach(producer)
                 self._connected.set()
                 log.info("connected to Kafka at %s", self._bootstrap)
                 return
 
-    async def publish(self, events: Sequence[ReportSubmitted], *, traceparent: str | None) -> None:
-        """Publish every event keyed by its report id; all acknowledged within the deadline,
-        or ``PublishUnavailable``. An event whose wait timed out may still reach Kafka later;
-        that is harmless because its report id is deterministic and consumers are idempotent.
+    async def publish(self, reports: Sequence[SealedReport], *, traceparent: str | None) -> None:
+        """Publish every report keyed by its report id; all acknowledged within the
+        deadline, or ``PublishUnavailable``. A report whose wait timed out may still reach
+        Kafka later; that is harmless because its report id is deterministic and
+        consumers are idempotent.
         """
         producer = self._producer
-        if producer is None or not self.connected or self._closing:
+        commit = self._commit
+        if producer is None or commit is None or not self.connected or self._closing:
             raise PublishUnavailable("not connected to Kafka")
         if self._renew_if_dead(producer):
             raise PublishUnavailable("the Kafka producer stopped; reconnecting")
         started = time.perf_counter()
         self._in_flight += 1
         self._idle.clear()
-        deliveries: list[asyncio.Future[object]] = []
-        # Every event of one request has the same type and trace context.
-        headers = message_headers(events[0], traceparent) if events else []
-        topic = self._topic
-        deadline = self._deadlines.start(deliveries)
+        waiters: list[asyncio.Future[None]] = []
         try:
             try:
-                # Append every record first (send returns once it is in a batch), then
-                # wait for all acknowledgements together.
-                partitions = len(producer.client.cluster.partitions_for_topic(topic) or ())
-                for event in events:
-                    key = event.subject.encode()
-                    deliveries.append(
-                        await producer.send(
-                            topic,
-                            event.to_bytes(),
-                            key=key,
-                            partition=partition_for(key, partitions) if partitions else None,
-                            headers=headers,
-                        )
-                    )
-                deadline.sending = False
-                # One after the other, not ``gather``: the futures of a record batch
-                # resolve together, so most are done by the time they are awaited, and
-                # gather's per-future callbacks cost more than that (500-report batches).
-                for delivery in deliveries:
-                    await delivery
-            except asyncio.CancelledError as exc:
-                if not deadline.timed_out():
-                    raise
-                raise TimeoutError("Kafka did not take the records before the deadline") from exc
-            finally:
-                deadline.finish()
+                count = self._partition_count
+                if count is None:
+                    count = await self._count_partitions(producer)
+                records = []
+                for report in reports:
+                    key = report.report_id.encode()
+                    records.append((partition_for(key, count), key, report.value))
+                # Every record of one request has the same type and trace context.
+                waiters = commit.add(records, message_headers(traceparent))
+                self._deadlines.start(waiters)
+                # One after the other, not ``gather``: most are done together.
+                for waiter in waiters:
+                    await waiter
+            except asyncio.CancelledError:
+                _consume_exceptions(waiters)
+                raise
         except (TimeoutError, KafkaError) as exc:
-            for delivery in deliveries:
-                # Nobody waits for these any more; keep their late errors out of the log.
-                delivery.add_done_callback(_consume_exception)
+            _consume_exceptions(waiters)
             _GAVE_UP.observe(time.perf_counter() - started)
             self._renew_if_dead(producer)
             raise PublishUnavailable(f"Kafka did not acknowledge: {exc!r}") from exc
@@ -300,6 +318,28 @@ class KafkaReportPublisher:
                 self._idle.set()
         _ACKNOWLEDGED.observe(time.perf_counter() - started)
 
+    def _attach(self, producer: AIOKafkaProducer) -> None:
+        """Publish through ``producer`` from now on (new lanes, partitions re-read)."""
+        self._commit = GroupCommit(producer, self._topic)
+        self._partition_count = None
+        producer.client.cluster.add_listener(self._metadata_updated)
+
+    def _metadata_updated(self, _cluster: object) -> None:
+        self._partition_count = None
+
+    async def _count_partitions(self, producer: AIOKafkaProducer) -> int:
+        """The topic's partition count from the producer's metadata (fetched if need be),
+        kept until the next metadata update: ``partitions_for_topic`` builds a set per
+        call."""
+        partitions = producer.client.cluster.partitions_for_topic(self._topic)
+        if not partitions:  # metadata not fetched yet (right after connecting)
+            async with asyncio.timeout(self._timeout):
+                partitions = await producer.partitions_for(self._topic)
+        count = len(partitions)
+        if producer is self._producer:
+            self._partition_count = count
+        return count
+
     def _renew_if_dead(self, producer: AIOKafkaProducer) -> bool:
         """If ``producer`` stopped for good (``dead_producer_error``: after a broker restart
         aiokafka's idempotent producer may never send again), drop it and connect a new
@@ -308,7 +348,10 @@ class KafkaReportPublisher:
         if error is None or producer is not self._producer or self._closing:
             return False
         log.warning("Kafka producer stopped for good (%r); reconnecting", error)
+        if self._commit is not None:
+            self._commit.fail(KafkaError(f"the producer stopped: {error!r}"))
         self._producer = None
+        self._commit = None
         self._connected.clear()
         retiring = asyncio.create_task(_stop_quietly(producer))
         self._retired.add(retiring)
@@ -349,6 +392,16 @@ async def _stop_quietly(producer: AIOKafkaProducer) -> None:
         await producer.stop()
 
 
-def _consume_exception(future: "asyncio.Future[object]") -> None:
+def _consume_exceptions(waiters: list["asyncio.Future[None]"]) -> None:
+    """Nobody waits for these any more; keep their late errors out of the log."""
+    for waiter in waiters:
+        if waiter.done():
+            if not waiter.cancelled():
+                waiter.exception()
+        else:
+            waiter.add_done_callback(_consume_exception)
+
+
+def _consume_exception(future: "asyncio.Future[None]") -> None:
     if not future.cancelled():
         future.exception()

@@ -3,7 +3,12 @@
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pantau.intake.metrics import IN_FLIGHT, REPORTS_ACCEPTED, REPORTS_RECEIVED, REPORTS_REJECTED
+from pantau.intake.metrics import (
+    REPORTS_ACCEPTED,
+    REPORTS_RECEIVED,
+    REPORTS_REJECTED,
+    REQUESTS_IN_FLIGHT,
+)
 
 ASGIApp = Callable[..., Any]
 
@@ -65,8 +70,9 @@ class ReportMetricsMiddleware:
                         accepted.inc()
             await send(message)
 
-        IN_FLIGHT.inc()
+        in_flight = REQUESTS_IN_FLIGHT
+        in_flight.value += 1
         try:
             await self.app(scope, receive, observe)
         finally:
-            IN_FLIGHT.dec()
+            in_flight.value -= 1
