@@ -27,6 +27,8 @@ from typing import Any
 import bson
 from bson.codec_options import CodecOptions
 
+from pantau.reporting.core.views import PUBLIC_FIELDS
+
 # Decode like the client does (timezone-aware datetimes).
 _CODEC = CodecOptions(tz_aware=True)
 
@@ -72,23 +74,12 @@ class Layout:
         return projection
 
 
+# What the API shows that queries also filter or sort by (``store.query_filter``,
+# ``store.sort_spec``): kept plain. The rest of what it shows is packed into ``view``.
+QUERIED_PUBLIC_FIELDS = frozenset({"report_id", "status", "occurred_at", "received_at"})
 REPORT = Layout(
     {
-        "view": (
-            "submitted",
-            "region",
-            "tps",
-            "channel",
-            "title",
-            "description",
-            "location",
-            "anonymous",
-            "has_reporter_identity",
-            "classification",
-            "status_changed_at",
-            "duplicate_of",
-            "alert_summary",
-        ),
+        "view": tuple(field for field in PUBLIC_FIELDS if field not in QUERIED_PUBLIC_FIELDS),
         "sources": (
             "submission",
             "classification_source",
