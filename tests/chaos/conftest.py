@@ -402,8 +402,10 @@ async def replay_all(stack: Stack) -> str:
 
 
 async def read_model(stack: Stack) -> dict[str, dict[str, Any]]:
-    docs = stack.db("pantau_reporting")["reports"].find({}, {"_id": 1, "classification": 1})
-    return {str(d["_id"]): {"classified": bool(d.get("classification"))} async for d in docs}
+    # `category` is a plain field of the stored report (its classification is packed
+    # with what the API shows; see reporting's adapters/stored_form.py).
+    docs = stack.db("pantau_reporting")["reports"].find({}, {"_id": 1, "category": 1})
+    return {str(d["_id"]): {"classified": bool(d.get("category"))} async for d in docs}
 
 
 async def ledger_rows(stack: Stack) -> list[dict[str, Any]]:

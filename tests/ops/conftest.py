@@ -44,6 +44,9 @@ EXTERNAL_METRIC_PREFIXES = (
 EXTERNAL_METRICS = frozenset({"up"})
 
 _PROMETHEUS_CLIENT_TYPES = {"Counter", "Gauge", "Histogram", "Summary", "Info", "Enum"}
+# Pantau's own collectors (registered with prometheus_client's registry, exposing what
+# the library's type of the same kind exposes): intake's event-loop metrics.
+_PANTAU_COLLECTOR_TYPES = {"LoopCounter": "Counter", "LoopHistogram": "Histogram"}
 
 
 def _exposed_names(kind: str, name: str) -> set[str]:
@@ -80,6 +83,8 @@ def _metric_definitions(source: str) -> Iterator[tuple[str, str]]:
         func = node.func
         if isinstance(func, ast.Name) and func.id in imported:
             kind = func.id
+        elif isinstance(func, ast.Name) and func.id in _PANTAU_COLLECTOR_TYPES:
+            kind = _PANTAU_COLLECTOR_TYPES[func.id]
         elif (
             isinstance(func, ast.Attribute)
             and func.attr in _PROMETHEUS_CLIENT_TYPES

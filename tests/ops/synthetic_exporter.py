@@ -14,6 +14,11 @@ import time
 
 from prometheus_client import Counter, Gauge, Histogram, Summary, start_http_server
 
+from pantau.intake.metrics import LoopCounter, LoopHistogram
+
+# prometheus_client's types and Pantau's own collectors of the same kinds.
+METRIC_TYPES = (Counter, Gauge, Histogram, Summary, LoopCounter, LoopHistogram)
+
 # One plausible value per label name; the dashboard filters on several of these
 # (service="classifier", status="sent", ...).
 LABEL_VALUES = {
@@ -35,25 +40,21 @@ LABEL_VALUES = {
 TICK_SECONDS = 0.1
 
 
-def pantau_metrics(modules: list[str]) -> list[Counter | Gauge | Histogram | Summary]:
+def pantau_metrics(modules: list[str]) -> list[object]:
     """Every metric object the given modules define at module level."""
     found = []
     for name in modules:
         module = importlib.import_module(name)
-        found.extend(
-            value
-            for value in vars(module).values()
-            if isinstance(value, Counter | Gauge | Histogram | Summary)
-        )
+        found.extend(value for value in vars(module).values() if isinstance(value, METRIC_TYPES))
     return found
 
 
-def child(metric: Counter | Gauge | Histogram | Summary) -> object:
+def child(metric: object) -> object:
     """The labelled series to move (or the metric itself when it has no labels)."""
-    names = metric._labelnames
+    names = metric._labelnames  # type: ignore[attr-defined]
     if not names:
         return metric
-    return metric.labels(**{n: LABEL_VALUES.get(n, "synthetic") for n in names})
+    return metric.labels(*(LABEL_VALUES.get(n, "synthetic") for n in names))  # type: ignore[attr-defined]
 
 
 def main() -> None:
@@ -68,7 +69,7 @@ def main() -> None:
     start_http_server(args.port, addr="127.0.0.1")
     for tick in itertools.count():
         for metric, labelled in series:
-            if isinstance(metric, Counter):
+            if isinstance(metric, Counter | LoopCounter):
                 labelled.inc()  # type: ignore[attr-defined]
             elif isinstance(metric, Gauge):
                 labelled.set(tick % 7)  # type: ignore[attr-defined]
