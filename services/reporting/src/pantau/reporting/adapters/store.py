@@ -121,18 +121,12 @@ class _JournalBatch:
 
 class _StatsWork:
     """A report's pending aggregate operations after a write, and which are fresh; with
-    the report's document as stored (``version`` and these ops pending)."""
+    the ``version`` of its document as stored with these ops pending."""
 
-    __slots__ = ("document", "fresh", "ops", "version")
+    __slots__ = ("fresh", "ops", "version")
 
-    def __init__(
-        self,
-        document: dict[str, Any],
-        ops: list[dict[str, Any]],
-        fresh: tuple[str, ...],
-    ) -> None:
-        self.document, self.ops, self.fresh = document, ops, fresh
-        self.version: int = document["version"]
+    def __init__(self, version: int, ops: list[dict[str, Any]], fresh: tuple[str, ...]) -> None:
+        self.version, self.ops, self.fresh = version, ops, fresh
 
 
 class ReportStore:
@@ -235,6 +229,11 @@ class ReportStore:
         if self._id_in_indexed is None:
             await self._ask_server()
         return bool(self._id_in_indexed)
+
+    async def _replace_chunk(self) -> int:
+        # The patch level that pushes `_id: {$in}` down also runs a command of whole
+        # replacements by `_id` as one transaction without cursors.
+        return REPLACE_CHUNK if await self._loads_by_id_in() else BULK_CHUNK
 
     async def _reached(self, step: str) -> None:
         if self._checkpoint is not None:
@@ -382,9 +381,10 @@ class ReportStore:
         # New reports in one insert: one storage transaction for all of them.
         if created:
             await self.reports.insert_many([doc for _, doc in created], ordered=True)
-        chunk = REPLACE_CHUNK if await self._loads_by_id_in() else BULK_CHUNK
         await bulk_write_ordered(
-            self.reports, [ReplaceOne({"_id": doc["_id"]}, doc) for _, doc in replaced], chunk=chunk
+            self.reports,
+            [ReplaceOne({"_id": doc["_id"]}, doc) for _, doc in replaced],
+            chunk=await self._replace_chunk(),
         )
         written = created + replaced
         for _, document in written:
@@ -456,7 +456,7 @@ class ReportStore:
         await bulk_write_ordered(
             self.buckets,
             [ReplaceOne({"_id": doc["_id"]}, doc) for doc in stored_changed],
-            chunk=REPLACE_CHUNK if await self._loads_by_id_in() else BULK_CHUNK,
+            chunk=await self._replace_chunk(),
         )
         for doc, stored in zip(created + changed, stored_created + stored_changed, strict=True):
             self._recent_buckets.put(doc, size=_bucket_size(stored))
@@ -476,7 +476,7 @@ class ReportStore:
 
     async def _fold_and_write(
         self, by_report: dict[str, list[Event]]
-    ) -> tuple[int, set[str], dict[str, _StatsWork], list[tuple[dict[str, Any], dict[str, Any]]]]:
+    ) -> tuple[int, set[str], dict[str, _StatsWork], list[_Written]]:
         """One compare-and-swap round: (documents written, ids that lost a race, their
         aggregate work, the documents written, each unpacked and as stored)."""
         stored = await self._current(by_report)
@@ -484,7 +484,7 @@ class ReportStore:
         ops: list[ReplaceOne[Any] | UpdateOne] = []
         expected: dict[str, int] = {}
         work: dict[str, _StatsWork] = {}
-        documents: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        documents: dict[str, _Written] = {}
         for report_id, events in by_report.items():
             old_stored = stored.get(report_id)
             old, new = _folded(old_stored, report_id, events)
@@ -504,12 +504,12 @@ class ReportStore:
             new_stored = REPORT.to_stored(new)
             if old is not None and old_stored is not None and _same_stored(old_stored, new_stored):
                 if leftovers:  # an earlier attempt stopped before the aggregates
-                    work[report_id] = _StatsWork(old, leftovers, fresh=())
+                    work[report_id] = _StatsWork(old["version"], leftovers, fresh=())
                 continue  # otherwise a redelivery: nothing to write
             expected[report_id] = version
             documents[report_id] = (new, new_stored)
             if pending_ops:
-                work[report_id] = _StatsWork(new, pending_ops, fresh)
+                work[report_id] = _StatsWork(version, pending_ops, fresh)
             if old is None:
                 # Create a version-0 placeholder if still absent (never overwriting a
                 # concurrent creator), then swap it like any other version. Not the
@@ -752,13 +752,18 @@ def _increments_by_op(ops: list[dict[str, Any]]) -> dict[str, list[tuple[str, di
     """Bucket id -> (op id, field path -> count change) of pending-ops path ops."""
     guarded: dict[str, list[tuple[str, dict[str, int]]]] = defaultdict(list)
     for op in ops:
-        per_bucket: dict[str, dict[str, int]] = defaultdict(dict)
-        for delta in op["d"]:
-            paths = per_bucket[delta["b"]]
-            paths[delta["p"]] = paths.get(delta["p"], 0) + delta["n"]
-        for bucket, incs in per_bucket.items():
+        for bucket, incs in _op_increments(op).items():
             guarded[bucket].append((op["op"], incs))
     return guarded
+
+
+def _op_increments(op: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Bucket id -> field path -> count change of one pending-ops path op."""
+    per_bucket: dict[str, dict[str, int]] = defaultdict(dict)
+    for delta in op["d"]:
+        paths = per_bucket[delta["b"]]
+        paths[delta["p"]] = paths.get(delta["p"], 0) + delta["n"]
+    return per_bucket
 
 
 def _apply_to_bucket(
@@ -810,10 +815,7 @@ def _plan_bucket_updates(work: dict[str, _StatsWork]) -> list[_BucketPlan]:
     guarded: list[_BucketPlan] = []
     for item in work.values():
         for op in item.ops:
-            per_bucket: dict[str, dict[str, int]] = defaultdict(dict)
-            for delta in op["d"]:
-                bucket, path = delta["b"], delta["p"]
-                per_bucket[bucket][path] = per_bucket[bucket].get(path, 0) + delta["n"]
+            per_bucket = _op_increments(op)
             if op["op"] not in item.fresh:
                 guarded += [_BucketPlan(b, incs, [op["op"]]) for b, incs in per_bucket.items()]
                 continue
