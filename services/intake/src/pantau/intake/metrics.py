@@ -10,6 +10,7 @@ updates of an accepted report.
 
 import bisect
 from collections.abc import Iterator, Sequence
+from typing import Generic, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -31,42 +32,6 @@ class CounterChild:
         self.value += amount
 
 
-class LoopCounter(Collector):
-    """A labelled counter for the event loop: ``labels(...).inc(n)`` like
-    ``prometheus_client.Counter``; exposed as ``<name>_total``."""
-
-    def __init__(
-        self,
-        name: str,
-        documentation: str,
-        labelnames: Sequence[str],
-        registry: CollectorRegistry = REGISTRY,
-    ) -> None:
-        self._name = name.removesuffix("_total")
-        self._documentation = documentation
-        self._labelnames = list(labelnames)
-        self._children: dict[tuple[str, ...], CounterChild] = {}
-        registry.register(self)
-
-    def labels(self, *values: str) -> CounterChild:
-        """The child for these label values (created at first use)."""
-        if len(values) != len(self._labelnames):
-            raise ValueError(f"expected labels {self._labelnames}, got {values}")
-        child = self._children.get(values)
-        if child is None:
-            child = self._children[values] = CounterChild()
-        return child
-
-    def describe(self) -> Iterator[Metric]:
-        yield CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
-
-    def collect(self) -> Iterator[Metric]:
-        family = CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
-        for values, child in list(self._children.items()):
-            family.add_metric(list(values), child.value)
-        yield family
-
-
 class HistogramChild:
     """One label combination of a ``LoopHistogram``: a count per bucket (not cumulative;
     summed when collected) and the sum."""
@@ -84,7 +49,78 @@ class HistogramChild:
         self.sum += amount
 
 
-class LoopHistogram(Collector):
+Child = TypeVar("Child", CounterChild, HistogramChild)
+
+
+class _LoopCollector(Collector, Generic[Child]):
+    """Labelled children changed on the event loop, exposed as one metric family when
+    the registry collects (``labels(...)`` like ``prometheus_client``'s metrics)."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        registry: CollectorRegistry,
+    ) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._labelnames = list(labelnames)
+        self._children: dict[tuple[str, ...], Child] = {}
+        registry.register(self)
+
+    def _new_child(self) -> Child:
+        raise NotImplementedError
+
+    def _family(self) -> Metric:
+        raise NotImplementedError
+
+    def _add(self, family: Metric, values: list[str], child: Child) -> None:
+        raise NotImplementedError
+
+    def labels(self, *values: str) -> Child:
+        """The child for these label values (created at first use)."""
+        if len(values) != len(self._labelnames):
+            raise ValueError(f"expected labels {self._labelnames}, got {values}")
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._new_child()
+        return child
+
+    def describe(self) -> Iterator[Metric]:
+        yield self._family()
+
+    def collect(self) -> Iterator[Metric]:
+        family = self._family()
+        for values, child in list(self._children.items()):
+            self._add(family, list(values), child)
+        yield family
+
+
+class LoopCounter(_LoopCollector[CounterChild]):
+    """A labelled counter for the event loop: ``labels(...).inc(n)`` like
+    ``prometheus_client.Counter``; exposed as ``<name>_total``."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        registry: CollectorRegistry = REGISTRY,
+    ) -> None:
+        super().__init__(name.removesuffix("_total"), documentation, labelnames, registry)
+
+    def _new_child(self) -> CounterChild:
+        return CounterChild()
+
+    def _family(self) -> Metric:
+        return CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
+
+    def _add(self, family: Metric, values: list[str], child: CounterChild) -> None:
+        family.add_metric(values, child.value)  # type: ignore[attr-defined]
+
+
+class LoopHistogram(_LoopCollector[HistogramChild]):
     """A labelled histogram for the event loop: ``labels(...).observe(x)`` like
     ``prometheus_client.Histogram`` (buckets ``le`` upper bounds, ``+Inf`` added)."""
 
@@ -97,34 +133,22 @@ class LoopHistogram(Collector):
         buckets: Sequence[float],
         registry: CollectorRegistry = REGISTRY,
     ) -> None:
-        self._name = name
-        self._documentation = documentation
-        self._labelnames = list(labelnames)
+        # Set before registering: the registry describes the collector at once.
         self._bounds = (*sorted(float(b) for b in buckets), float("inf"))
-        self._children: dict[tuple[str, ...], HistogramChild] = {}
-        registry.register(self)
+        super().__init__(name, documentation, labelnames, registry)
 
-    def labels(self, *values: str) -> HistogramChild:
-        """The child for these label values (created at first use)."""
-        if len(values) != len(self._labelnames):
-            raise ValueError(f"expected labels {self._labelnames}, got {values}")
-        child = self._children.get(values)
-        if child is None:
-            child = self._children[values] = HistogramChild(self._bounds)
-        return child
+    def _new_child(self) -> HistogramChild:
+        return HistogramChild(self._bounds)
 
-    def describe(self) -> Iterator[Metric]:
-        yield HistogramMetricFamily(self._name, self._documentation, labels=self._labelnames)
+    def _family(self) -> Metric:
+        return HistogramMetricFamily(self._name, self._documentation, labels=self._labelnames)
 
-    def collect(self) -> Iterator[Metric]:
-        family = HistogramMetricFamily(self._name, self._documentation, labels=self._labelnames)
-        for values, child in list(self._children.items()):
-            cumulative, buckets = 0, []
-            for bound, count in zip(self._bounds, list(child.counts), strict=True):
-                cumulative += count
-                buckets.append((_le(bound), cumulative))
-            family.add_metric(list(values), buckets, child.sum)
-        yield family
+    def _add(self, family: Metric, values: list[str], child: HistogramChild) -> None:
+        cumulative, buckets = 0, []
+        for bound, count in zip(self._bounds, list(child.counts), strict=True):
+            cumulative += count
+            buckets.append((_le(bound), cumulative))
+        family.add_metric(values, buckets, child.sum)  # type: ignore[attr-defined]
 
 
 def _le(bound: float) -> str:
